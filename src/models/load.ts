@@ -1,0 +1,74 @@
+/**
+ * Loads a Hugging Face model directory (config.json + safetensors, sharded or not, bf16 / f16 /
+ * f32 upcast to f32). Tensors are read one at a time straight into their float32 parameter, so
+ * loading holds the model's float32 bytes plus at most one tensor's raw bytes.
+ */
+import * as path from 'node:path';
+import { openCheckpoint, readHfConfig, type Checkpoint } from '../io/index.js';
+import { Tensor, shapeStr } from '../tensor/index.js';
+import { buildCausalLM, type BuildOptions } from './build.js';
+import type { CausalLM } from './causal-lm.js';
+import { parseModelConfig, type ModelConfig } from './config.js';
+import { resolveArchitecture } from './registry.js';
+import type { WeightSource } from './weight-source.js';
+
+/** Buffers some checkpoints carry that are not parameters (recomputed by us). */
+const IGNORED_KEYS = [/\.rotary_emb\.inv_freq$/];
+
+export interface LoadedModel {
+  model: CausalLM;
+  config: ModelConfig;
+  dir: string;
+  /** Storage dtypes found in the checkpoint, with tensor counts. */
+  dtypes: Record<string, number>;
+  /** Bytes of tensor data on disk. */
+  checkpointBytes: number;
+}
+
+/** Reads and validates config.json of a model directory. */
+export function loadModelConfig(dir: string): ModelConfig {
+  const raw = readHfConfig(dir);
+  const where = path.join(dir, 'config.json');
+  const arch = resolveArchitecture(raw, where);
+  return parseModelConfig(raw, arch.name, arch, where);
+}
+
+/** A WeightSource reading from a checkpoint, checking names and shapes. */
+export function checkpointSource(ckpt: Checkpoint, dir: string): WeightSource & { used: Set<string> } {
+  const used = new Set<string>();
+  const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
+  return {
+    used,
+    has: (name) => ckpt.has(name),
+    get(name, shape) {
+      if (!ckpt.has(name)) throw new Error(`${where}: missing tensor '${name}' (expected shape ${shapeStr(shape)})`);
+      const info = ckpt.info(name);
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`${info.file}: tensor '${name}' has shape ${shapeStr(info.shape)}, expected ${shapeStr(shape)}`);
+      }
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      ckpt.readFloat32Into(name, data);
+      used.add(name);
+      return Tensor.param(data, shape, name);
+    },
+  };
+}
+
+export function loadModel(dir: string, opts: BuildOptions = {}): LoadedModel {
+  const config = loadModelConfig(dir);
+  const ckpt = openCheckpoint(dir);
+  try {
+    const src = checkpointSource(ckpt, dir);
+    const model = buildCausalLM(config, src, opts);
+    const unused = ckpt.names().filter((n) => !src.used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
+    if (unused.length > 0) {
+      const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
+      throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+    }
+    const dtypes: Record<string, number> = {};
+    for (const n of ckpt.names()) dtypes[ckpt.dtypeOf(n)] = (dtypes[ckpt.dtypeOf(n)] ?? 0) + 1;
+    return { model, config, dir, dtypes, checkpointBytes: ckpt.totalBytes };
+  } finally {
+    ckpt.close();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Saves a model in Hugging Face layout: config.json (the original keys, updated with the current
+ * architecture's fields and moe-tune's extension keys) and safetensors shards, atomically.
+ */
+import * as path from 'node:path';
+import { withAtomicDir, writeCheckpoint, writeFileAtomic, writeJsonAtomic, type FloatStorageDtype } from '../io/index.js';
+import type { CausalLM } from './causal-lm.js';
+import { configToJson } from './config-json.js';
+
+export interface SaveOptions {
+  /** On-disk dtype of float tensors (default F32). */
+  dtype?: FloatStorageDtype;
+  maxShardBytes?: number;
+  /** Replace an existing non-empty directory. */
+  force?: boolean;
+  /** Extra files to write into the directory (name -> content). */
+  extraFiles?: Record<string, string>;
+}
+
+/** Every parameter of the model by its Hugging Face key (tied weights appear once). */
+export function stateDict(model: CausalLM): [string, Float32Array, readonly number[]][] {
+  const seen = new Set<unknown>();
+  const out: [string, Float32Array, readonly number[]][] = [];
+  for (const [name, t] of model.namedParameters()) {
+    if (seen.has(t)) continue;
+    seen.add(t);
+    out.push([name, t.f as Float32Array, t.shape]);
+  }
+  return out;
+}
+
+export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
+  const dtype = opts.dtype ?? 'F32';
+  await withAtomicDir(dir, async (tmp) => {
+    const cfg = configToJson(model.config, dtype);
+    writeJsonAtomic(path.join(tmp, 'config.json'), cfg);
+    for (const [name, content] of Object.entries(opts.extraFiles ?? {})) {
+      writeFileAtomic(path.join(tmp, name), content);
+    }
+    await writeCheckpoint(tmp, stateDict(model).map(([name, data, shape]) => ({ name, dtype, shape, data })),
+      { maxShardBytes: opts.maxShardBytes });
+  }, { force: opts.force });
+}
+

@@ -1,0 +1,36 @@
+/**
+ * Top-k routing (Mixtral; paper 000 eq. 2): p = softmax(logits) in float32, keep the k largest,
+ * renormalise the kept values to sum to 1. Ties go to the lower expert index.
+ */
+import { ops, Tensor, topkRows } from '../tensor/index.js';
+import { buildRouting } from './build-routing.js';
+import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
+
+export function plainLayout(numExperts: number): RouterLayout {
+  return { rows: numExperts, numExperts, nullExperts: 0, ternaryZeroExperts: 0 };
+}
+
+export class TopKRouter implements Router {
+  readonly causal = true;
+  readonly spec: RouterSpec;
+
+  constructor(readonly k: number, readonly normalize = true) {
+    if (!Number.isInteger(k) || k < 1) throw new Error(`router top-k: k must be a positive integer, got ${k}`);
+    this.spec = { name: 'top-k', k };
+  }
+
+  layoutFor(numExperts: number): RouterLayout {
+    return plainLayout(numExperts);
+  }
+
+  route(logits: Tensor, numExperts: number, _ctx: RouteContext): Routing {
+    const layout = this.layoutFor(numExperts);
+    const T = logits.shape[0]!;
+    const probs = ops.softmax(logits);
+    const { indices, k } = topkRows(probs.f, T, layout.rows, this.k);
+    const idx = new Tensor(indices, [T, k]);
+    const picked = ops.takeAlongRows(probs, idx);
+    const gates = this.normalize ? ops.div(picked, ops.sum(picked, 1, true)) : picked;
+    return buildRouting({ logits, probs, layout, kmax: k, slotRows: indices, slotGates: gates });
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The kernel interface every backend implements (pattern: tfjs-core's kernel registry, llm.c's
+ * kernels). Ops (src/tensor/ops/*) are backend-agnostic: they allocate outputs and call these
+ * kernels on raw typed arrays. A kernel never allocates; it writes into the `out` arrays the caller
+ * passes (fully overwriting them unless the doc says "accumulates").
+ *
+ * Layout conventions: every array is dense, row-major, contiguous; shapes are given as counts.
+ * `FloatArray` is Float32Array on the native backend; the js backend also accepts Float64Array
+ * (used by the finite-difference gradient checks). Index arrays are Int32Array.
+ *
+ * A new backend (a tfjs adapter, a GPU one) is one more folder under src/tensor/backends that
+ * implements this interface and is added to src/tensor/backends/registry.ts.
+ */
+export type FloatArray = Float32Array | Float64Array;
+
+/** Binary elementwise operators with numpy broadcasting (see `binary`). */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+/** Unary elementwise operators. */
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'abs' | 'silu' | 'sigmoid' | 'relu' | 'tanh';
+/** Reductions along one axis. */
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+export interface Backend {
+  readonly name: string;
+  /** Threads the backend computes with (1 for js). */
+  readonly threads: number;
+
+  // ---------------------------------------------------------------- dense linear algebra
+  /**
+   * C[M,N] = alpha * op(A) * op(B) + beta * C.
+   * op(A) is [M,K]: A is stored [M,K], or [K,M] when transA. op(B) is [K,N]: B is stored [K,N],
+   * or [N,K] when transB. beta = 0 means C is written without being read (NaNs in C do not leak).
+   */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: FloatArray, B: FloatArray, beta: number, C: FloatArray): void;
+
+  // ---------------------------------------------------------------- elementwise
+  /**
+   * out = a (op) b with numpy broadcasting. aShape / bShape are right-aligned against outShape
+   * (they may have fewer dims); a size-1 dim broadcasts. Fast paths: same shape, b scalar,
+   * b a row vector of the last dim.
+   */
+  binary(op: BinaryOp, a: FloatArray, aShape: readonly number[], b: FloatArray, bShape: readonly number[],
+    out: FloatArray, outShape: readonly number[]): void;
+  /** out[i] = op(x[i]) for i < n. */
+  unary(op: UnaryOp, x: FloatArray, out: FloatArray, n: number): void;
+  /**
+   * Backward of unary ops, fused: dx[i] = dy[i] * op'(x[i]) (given x and, where cheaper, y = op(x)).
+   */
+  unaryBackward(op: UnaryOp, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray, n: number): void;
+  /** out[i] = alpha * x[i] + beta * out[i]; beta = 0 writes out without reading it. */
+  axpby(alpha: number, x: FloatArray, beta: number, out: FloatArray, n: number): void;
+  /** out[i] = value for i < n. */
+  fill(out: FloatArray, value: number, n: number): void;
+  /**
+   * Reduce x viewed as [outer, axisLen, inner] along the middle axis into out [outer, inner].
+   */
+  reduce(op: ReduceOp, x: FloatArray, outer: number, axisLen: number, inner: number, out: FloatArray): void;
+  /** Sum of x[i]^2 for i < n, accumulated in float64 (gradient clipping, norms). */
+  sumSquares(x: FloatArray, n: number): number;
+
+  // ---------------------------------------------------------------- transformer kernels
+  /**
+   * RMSNorm over rows of x [rows, dim]: out = w * x / sqrt(mean(x^2) + eps), computed in fp32
+   * or better. Writes rstd[rows] = 1 / sqrt(mean(x^2) + eps) for the backward.
+   */
+  rmsnormForward(x: FloatArray, w: FloatArray, eps: number, rows: number, dim: number,
+    out: FloatArray, rstd: FloatArray): void;
+  /** dx = d/dx (written); dw accumulates (dw += sum over rows). */
+  rmsnormBackward(dy: FloatArray, x: FloatArray, w: FloatArray, rstd: FloatArray, rows: number, dim: number,
+    dx: FloatArray, dw: FloatArray): void;
+  /**
+   * Rotary embedding, rotate_half form, on x [B, T, H, Dh]. cos/sin are [T, Dh/2] tables for
+   * the T positions. For i < Dh/2: out[i] = x[i] cos - x[i+h] sin; out[i+h] = x[i+h] cos + x[i] sin
+   * (h = Dh/2). With inverse = true the rotation is by -angle (the backward). out may alias x.
+   */
+  rope(x: FloatArray, cos: FloatArray, sin: FloatArray, B: number, T: number, H: number, Dh: number,
+    inverse: boolean, out: FloatArray): void;
+  /**
+   * Scaled dot-product attention with grouped-query heads. q [B, T, H, Dh], k and v [B, S, Hkv, Dh],
+   * H a multiple of Hkv (query head h reads kv head floor(h / (H / Hkv))). causal: query t sees keys
+   * s <= t + (S - T). Softmax with the max trick, never a T x S mask tensor.
+   * Writes out [B, T, H, Dh] and lse [B, H, T] (log-sum-exp of the scaled scores, for the backward).
+   */
+  attentionForward(q: FloatArray, k: FloatArray, v: FloatArray, B: number, T: number, S: number, H: number,
+    Hkv: number, Dh: number, scale: number, causal: boolean, out: FloatArray, lse: FloatArray): void;
+  /**
+   * Backward of attentionForward (flash-attention style: probabilities recomputed from lse).
+   * dq is written; dk and dv are written (not accumulated).
+   */
+  attentionBackward(q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray, lse: FloatArray, dout: FloatArray,
+    B: number, T: number, S: number, H: number, Hkv: number, Dh: number, scale: number, causal: boolean,
+    dq: FloatArray, dk: FloatArray, dv: FloatArray): void;
+  /** SwiGLU: out = silu(g) * u, for n elements. */
+  swigluForward(g: FloatArray, u: FloatArray, out: FloatArray, n: number): void;
+  /** dg, du written. */
+  swigluBackward(g: FloatArray, u: FloatArray, dout: FloatArray, dg: FloatArray, du: FloatArray, n: number): void;
+  /** Row softmax over x [rows, cols] with the max trick. out may alias x. */
+  softmaxForward(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
+  /** dx = y * (dy - sum(dy * y)) per row. */
+  softmaxBackward(y: FloatArray, dy: FloatArray, rows: number, cols: number, dx: FloatArray): void;
+  /** Row log-softmax over x [rows, cols]. */
+  logSoftmaxForward(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
+  /** dx = dy - exp(y) * sum(dy) per row (y = log-softmax output). */
+  logSoftmaxBackward(y: FloatArray, dy: FloatArray, rows: number, cols: number, dx: FloatArray): void;
+  /**
+   * Fused log-softmax + negative log-likelihood over logits [rows, V] (never a one-hot).
+   * losses[r] = lse_r - logits[r, target_r], or 0 when target_r == ignoreIndex; lse[r] written for
+   * every row.
+   */
+  crossEntropyForward(logits: FloatArray, targets: Int32Array, rows: number, V: number, ignoreIndex: number,
+    losses: FloatArray, lse: FloatArray): void;
+  /**
+   * dlogits[r, :] = scale_r * (softmax(logits[r]) - onehot(target_r)), 0 for ignored rows.
+   * scale_r = dlosses[r] (the incoming gradient of each row's loss).
+   */
+  crossEntropyBackward(logits: FloatArray, targets: Int32Array, lse: FloatArray, dlosses: FloatArray,
+    rows: number, V: number, ignoreIndex: number, dlogits: FloatArray): void;
+
+  // ---------------------------------------------------------------- indexing (embedding, MoE dispatch / combine)
+  /** out[i, :] = src[idx[i], :] for i < n; rows of length dim. */
+  gatherRows(src: FloatArray, idx: Int32Array, n: number, dim: number, out: FloatArray): void;
+  /**
+   * Accumulates: out[idx[i], :] += w[i] * src[i, :] for i < n (w null means 1). Duplicate indices
+   * add up; implementations must not race on them.
+   */
+  scatterAddRows(src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, out: FloatArray): void;
+  /** out[i] = dot(a[idx[i], :], b[i, :]) for i < n (gradient of the combine weights). */
+  gatherRowDot(a: FloatArray, idx: Int32Array, b: FloatArray, n: number, dim: number, out: FloatArray): void;
+  /** out[r, j] = x[r, idx[r, j]] for x [rows, cols], idx [rows, k]. */
+  takeAlongRows(x: FloatArray, idx: Int32Array, rows: number, cols: number, k: number, out: FloatArray): void;
+  /** Accumulates: dx[r, idx[r, j]] += dy[r, j]. */
+  takeAlongRowsBackward(dy: FloatArray, idx: Int32Array, rows: number, cols: number, k: number, dx: FloatArray): void;
+
+  // ---------------------------------------------------------------- optimizer
+  /**
+   * AdamW in place over n elements (decoupled weight decay, as torch.optim.AdamW):
+   *   p -= lr * wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+   *   p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)
+   * where bc1 = 1 - b1^t and bc2 = 1 - b2^t are passed in. gradScale multiplies g first (clipping,
+   * accumulation averaging).
+   */
+  adamw(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, lr: number, b1: number, b2: number,
+    eps: number, wd: number, bc1: number, bc2: number, gradScale: number): void;
+}

@@ -1,0 +1,176 @@
+/**
+ * The tape: ops append a node as they run (when grad mode is on and an input requires grad);
+ * backward() walks the nodes in reverse, so the order is a valid topological order by
+ * construction. Gradients of intermediate tensors live in a map for the duration of the walk;
+ * leaves (parameters) accumulate into their persistent `.grad`.
+ */
+import type { FloatArray } from './backend.js';
+import { kernelsFor } from './backends/registry.js';
+import { isGradEnabled, noGrad } from './grad-mode.js';
+import { addScopeHook, allocate } from './memory.js';
+import type { BackwardContext, GradTarget, TapeNode } from './tape-node.js';
+import { Tensor } from './tensor.js';
+import { shapeStr } from './dtype.js';
+
+const nodes: TapeNode[] = [];
+
+addScopeHook({
+  onEnter: () => nodes.length,
+  onExit: (mark) => {
+    // a scope's buffers are recycled at its end, so nodes recorded inside it must go too
+    if (nodes.length > mark) nodes.length = mark;
+  },
+});
+
+/** Whether an op with these inputs must be recorded. */
+export function shouldRecord(inputs: readonly (Tensor | null | undefined)[]): boolean {
+  if (!isGradEnabled()) return false;
+  for (const t of inputs) if (t && t.requiresGrad) return true;
+  return false;
+}
+
+/**
+ * Records an op. Call after computing the outputs; marks them as requiring grad.
+ * `backward` gets the output gradients and a context to write input gradients.
+ */
+export function record(op: string, inputs: readonly Tensor[], outputs: readonly Tensor[],
+  backward: TapeNode['backward']): void {
+  if (!shouldRecord(inputs)) return;
+  const node: TapeNode = { op, inputs, outputs, backward };
+  for (const o of outputs) {
+    o.requiresGrad = true;
+    o.node = node;
+  }
+  nodes.push(node);
+}
+
+export function tapeLength(): number {
+  return nodes.length;
+}
+
+/** Drops every recorded node (e.g. after a forward pass whose backward is not needed). */
+export function clearTape(): void {
+  nodes.length = 0;
+}
+
+/**
+ * Backpropagates from a scalar (or from `seed` gradient for a non-scalar root). Leaf tensors that
+ * require grad accumulate into `.grad` (allocated outside any scope, so it survives the step).
+ * The nodes that fed `root` are removed from the tape.
+ */
+export function backward(root: Tensor, seed?: Tensor): void {
+  if (!root.requiresGrad) throw new Error('backward(): the tensor does not require grad (no parameter contributed to it, or it was computed under noGrad)');
+  if (seed === undefined && root.size !== 1) throw new Error(`backward(): root must be a scalar, got shape ${shapeStr(root.shape)} (pass a seed gradient)`);
+  const grads = new Map<Tensor, Tensor>();
+  const seedT = seed ?? Tensor.full(root.shape, 1, root.dtype);
+  if (root.isLeaf) {
+    accumulateLeaf(root, seedT);
+    return;
+  }
+  grads.set(root, seedT);
+
+  const rootIndex = nodes.lastIndexOf(root.node!);
+  if (rootIndex < 0) throw new Error('backward(): the graph of this tensor is no longer on the tape (it was already backpropagated, or its scope ended)');
+
+  const borrowed = new Set<Tensor>();
+  noGrad(() => {
+    for (let n = rootIndex; n >= 0; n--) {
+      const node = nodes[n]!;
+      let any = false;
+      const gouts = node.outputs.map((o) => {
+        const g = grads.get(o) ?? null;
+        if (g !== null) any = true;
+        return g;
+      });
+      if (!any) continue;
+      for (const o of node.outputs) grads.delete(o);
+      node.backward(gouts, makeContext(node, grads, borrowed));
+    }
+  });
+  // everything up to the root has been consumed
+  nodes.splice(0, rootIndex + 1);
+}
+
+/**
+ * `borrowed` holds the tensors whose gradient entry aliases a buffer that another entry may share
+ * (handed over by pass()); they are copied before anything is added to them.
+ */
+function makeContext(node: TapeNode, grads: Map<Tensor, Tensor>, borrowed: Set<Tensor>): BackwardContext {
+  const inputs = node.inputs;
+  const needs = (i: number): boolean => inputs[i]!.requiresGrad;
+  const target = (i: number): GradTarget | null => {
+    const x = inputs[i]!;
+    if (!x.requiresGrad) return null;
+    if (x.isLeaf) {
+      if (x.grad === null) x.grad = new Tensor(allocate(x.dtype, x.size, false, true), x.shape);
+      if (!x.gradValid) {
+        x.gradValid = true;
+        return { data: x.grad.data as FloatArray, beta: 0 };
+      }
+      return { data: x.grad.data as FloatArray, beta: 1 };
+    }
+    const g = grads.get(x);
+    if (g !== undefined) {
+      if (!borrowed.has(x)) return { data: g.data as FloatArray, beta: 1 };
+      const own = Tensor.empty(x.shape, x.dtype);
+      (own.data as FloatArray).set(g.data as FloatArray);
+      grads.set(x, own);
+      borrowed.delete(x);
+      return { data: own.data as FloatArray, beta: 1 };
+    }
+    const fresh = Tensor.empty(x.shape, x.dtype);
+    grads.set(x, fresh);
+    return { data: fresh.data as FloatArray, beta: 0 };
+  };
+  return {
+    needs,
+    target,
+    write(i, kernel) {
+      const t = target(i);
+      if (t === null) return;
+      if (t.beta === 0) {
+        kernel(t.data);
+        return;
+      }
+      const tmp = Tensor.empty(inputs[i]!.shape, inputs[i]!.dtype);
+      kernel(tmp.data as FloatArray);
+      kernelsFor(tmp).axpby(1, tmp.data as FloatArray, 1, t.data, t.data.length);
+    },
+    pass(i, grad) {
+      const x = inputs[i]!;
+      if (!x.requiresGrad) return;
+      if (!x.isLeaf && !grads.has(x)) {
+        grads.set(x, grad.shape.length === x.shape.length && grad.shape.every((d, j) => d === x.shape[j])
+          ? grad
+          : new Tensor(grad.data, x.shape));
+        borrowed.add(x);
+        return;
+      }
+      const t = target(i)!;
+      const k = kernelsFor(grad);
+      k.axpby(1, grad.data as FloatArray, t.beta, t.data, t.data.length);
+    },
+  };
+}
+
+function accumulateLeaf(x: Tensor, g: Tensor): void {
+  if (x.grad === null) x.grad = new Tensor(allocate(x.dtype, x.size, false, true), x.shape);
+  kernelsFor(g).axpby(1, g.data as FloatArray, x.gradValid ? 1 : 0, x.grad.data as FloatArray, x.size);
+  x.gradValid = true;
+}
+
+/** The gradient a leaf received since its last zeroGrad, or null if none. */
+export function gradOf(x: Tensor): Tensor | null {
+  return x.gradValid ? x.grad : null;
+}
+
+/**
+ * Forgets the gradients of these leaves without touching memory: the next backward overwrites
+ * the buffer instead of adding to it (as torch's zero_grad(set_to_none=True) does).
+ */
+export function zeroGrad(params: Iterable<Tensor>): void {
+  for (const p of params) p.gradValid = false;
+}
+
+export type { FloatArray };
+

@@ -1,0 +1,35 @@
+import { createModel } from '../../src/models/create.js';
+import { saveModel } from '../../src/models/save.js';
+import type { CausalLM } from '../../src/models/causal-lm.js';
+import type { FloatStorageDtype } from '../../src/io/index.js';
+
+/** config.json objects for tiny models in Hugging Face layout (override any key). */
+export function tinyLlamaConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 96, hidden_size: 32, intermediate_size: 48,
+    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-5, rope_theta: 10000,
+    max_position_embeddings: 128, tie_word_embeddings: false, hidden_act: 'silu', bos_token_id: 1, eos_token_id: 2,
+    ...over,
+  };
+}
+
+export function tinyMixtralConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    architectures: ['MixtralForCausalLM'], model_type: 'mixtral', vocab_size: 96, hidden_size: 32, intermediate_size: 40,
+    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-5, rope_theta: 1e6,
+    max_position_embeddings: 128, tie_word_embeddings: false, hidden_act: 'silu', bos_token_id: 1, eos_token_id: 2,
+    num_local_experts: 4, num_experts_per_tok: 2, router_aux_loss_coef: 0.02, sliding_window: null,
+    ...over,
+  };
+}
+
+/** A random model (std 0.1 by default so logits are not all equal) and, optionally, its HF directory. */
+export function tinyModel(config: Record<string, unknown>, seed = 1, std = 0.1): CausalLM {
+  return createModel(config, { seed, std });
+}
+
+export async function writeTinyCheckpoint(dir: string, config: Record<string, unknown>, opts: { seed?: number; std?: number; dtype?: FloatStorageDtype; maxShardBytes?: number } = {}): Promise<CausalLM> {
+  const model = tinyModel(config, opts.seed ?? 1, opts.std ?? 0.1);
+  await saveModel(model, dir, { dtype: opts.dtype, maxShardBytes: opts.maxShardBytes, force: true });
+  return model;
+}
