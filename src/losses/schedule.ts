@@ -36,5 +36,7 @@ export function createSchedule(spec: ScheduleSpec | number): Schedule {
       return { spec: s, at: (c) => s.from + (s.to - s.from) * progress(c) };
     case 'cosine':
       return { spec: s, at: (c) => s.to + (s.from - s.to) * 0.5 * (1 + Math.cos(Math.PI * progress(c))) };
+    default:
+      throw new Error(`schedule: unknown type '${String((s as { type?: unknown }).type)}' (valid: constant, per-epoch, linear, cosine)`);
   }
 }

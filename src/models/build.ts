@@ -16,6 +16,27 @@ import { SparseMoeBlock } from './moe-block.js';
 import { RMSNorm } from './rms-norm.js';
 import type { WeightSource } from './weight-source.js';
 
+/**
+ * Layers defined above the models layer (LoRA and Mo-LoRA, in src/lora) that a config asks for
+ * with a moe_tune key. They register a builder here when their module is imported; buildCausalLM
+ * runs it on the finished model, reading their tensors from the same WeightSource (so loadModel
+ * checks their names and shapes, and counts them as used).
+ */
+export interface LayerExtension {
+  /** The moe_tune key that asks for these layers. */
+  key: string;
+  build(model: CausalLM, config: ModelConfig, src: WeightSource): void;
+}
+
+/** moe_tune keys whose layers come from a registered LayerExtension, in the order they are built. */
+export const LAYER_EXTENSION_KEYS = ['mo_lora', 'lora'] as const;
+
+const layerExtensions = new Map<string, LayerExtension>();
+
+export function registerLayerExtension(ext: LayerExtension): void {
+  layerExtensions.set(ext.key, ext);
+}
+
 export interface BuildOptions {
   /** A router to use in every MoE layer instead of the config's own. */
   router?: Router;
@@ -69,5 +90,12 @@ export function buildCausalLM(config: ModelConfig, src: WeightSource, opts: Buil
   const stack = new DecoderStack(embed, layers, norm('model.norm'));
   const head = config.tieWordEmbeddings ? null
     : new Linear(src.get('lm_head.weight', [config.vocabSize, D], { type: 'lm-head', fanIn: D }));
-  return new CausalLM(config, stack, head);
+  const model = new CausalLM(config, stack, head);
+  for (const key of LAYER_EXTENSION_KEYS) {
+    if (config.extensions[key] === undefined) continue;
+    const ext = layerExtensions.get(key);
+    if (!ext) throw new Error(`${config.architecture}: config key moe_tune.${key} needs the adapter layers of src/lora; import 'moe-tune' (or src/lora/index.js) before building or loading this model`);
+    ext.build(model, config, src);
+  }
+  return model;
 }

@@ -24,14 +24,28 @@ export const MoeTuneExtensionsSchema = z.object({
   expert_intermediate_size: z.number().int().positive().optional(),
   /** Which decoder layers have a MoE FFN (default: all); others keep a dense MLP. */
   moe_layers: z.array(z.number().int().nonnegative()).optional(),
-  /** Mo-LoRA (AdaMoE on dense models): LoRA experts with a router on target linears. */
+  /**
+   * Mo-LoRA (AdaMoE on dense models): LoRA experts with a router on target linears. Targets follow
+   * PEFT's target_modules rules (a list of names / path suffixes, or one regex string, or 'all-linear').
+   */
   mo_lora: z.object({
-    targets: z.array(z.string()),
+    targets: z.union([z.array(z.string()).min(1), z.string().min(1)]),
     experts: z.number().int().positive(),
     r: z.number().int().positive(),
     alpha: z.number().positive(),
     top_k: z.number().int().positive(),
     null_experts: z.number().int().nonnegative().default(0),
+    dropout: z.number().min(0).lt(1).default(0),
+  }).optional(),
+  /** Plain LoRA adapters on target linears (PEFT's target_modules rules), unmerged. */
+  lora: z.object({
+    targets: z.union([z.array(z.string()).min(1), z.string().min(1)]),
+    exclude: z.union([z.array(z.string()), z.string()]).nullish(),
+    layers: z.array(z.number().int().nonnegative()).nullish(),
+    r: z.number().int().positive(),
+    alpha: z.number().positive(),
+    dropout: z.number().min(0).lt(1).default(0),
+    rslora: z.boolean().default(false),
   }).optional(),
 }).loose();
 export type MoeTuneExtensions = z.infer<typeof MoeTuneExtensionsSchema>;

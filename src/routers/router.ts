@@ -26,9 +26,12 @@ export interface RoutingStats {
   tokensPerExpert: Int32Array;
   /** Mean number of FLOP-costing experts per token (AdaMoE "Load", TC-MoE "Avg K"). */
   trueExpertsPerToken: number;
-  /** Selections removed by capacity limits or random drop. */
+  /** (token, true expert) selections removed by capacity limits or random drop. */
   droppedAssignments: number;
-  /** Selections the router made before dropping (true experts only). */
+  /**
+   * (token, true expert) selections the router made before dropping: a token that picks both
+   * E_i^1 and E_i^-1 counts once, as it costs one pass through E_i.
+   */
   selectedAssignments: number;
   /** Tokens that reached no true expert (output 0 from the MoE layer). */
   bypassedTokens: number;
@@ -50,6 +53,11 @@ export interface Routing {
    * the layer adds identityWeight[t] * x[t]. Null when unused.
    */
   identityWeights: Tensor | null;
+  /**
+   * TC-MoE: the summed gate of the K zero experts E^0 per token [T] (with gradient; the reward loss
+   * of paper 000 eq. 12 reads it). Null for routers without zero experts.
+   */
+  zeroExpertGates: Tensor | null;
   /** Router logits [T, R] and probabilities [T, R] (softmax over all rows) for the losses. */
   logits: Tensor;
   probs: Tensor;
@@ -58,7 +66,7 @@ export interface Routing {
    * (f_i in the balance losses counts these).
    */
   selected: Uint8Array;
-  /** The top-1 row of each token [T] (XMoE's top-1 balance loss). */
+  /** The row of highest probability of each token [T] (ties: lower row), whether or not it was kept (XMoE's top-1 balance loss). */
   top1: Int32Array;
   /** Number of router rows and how they map onto experts. */
   layout: RouterLayout;

@@ -1,6 +1,7 @@
 /**
  * Top-k routing (Mixtral; paper 000 eq. 2): p = softmax(logits) in float32, keep the k largest,
- * renormalise the kept values to sum to 1. Ties go to the lower expert index.
+ * renormalise the kept values to sum to 1. Ties go to the lower expert index; a k larger than the
+ * number of experts selects them all (our choice: Mixtral's config never asks for it).
  */
 import { ops, Tensor, topkRows } from '../tensor/index.js';
 import { buildRouting } from './build-routing.js';

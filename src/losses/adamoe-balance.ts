@@ -1,0 +1,71 @@
+/**
+ * AdaMoE load balancing with null experts (paper 004, §3.4 eq. 6). The Switch loss over all N + m
+ * router rows, except that the m null experts count as one averaged group: each null row's f is
+ * replaced by the mean f over the null rows, so
+ *
+ *   L = (N + m) * [ sum_{i < N} f_i P_i + (1/m) (sum_null f_j) (sum_null P_j) ]
+ *
+ * and nulls are not balanced among themselves (averaging f, P or both gives the same value).
+ * Our copy of eq. 6 is not legible; the prose says "an average load among the null experts". The
+ * prefactor N + m is the authors' code (their Hugging Face Mixtral loss with num_experts raised by
+ * the null count), as are f and P: f_i = (token, slot) selections / tokens (sum f = k) and P_i the
+ * mean probability, over all layers concatenated (form `mixtral-all`, default) or per layer and
+ * averaged (form `per-layer`).
+ */
+import { ops, type Tensor } from '../tensor/index.js';
+import type { Routing, RoutingRecord } from '../routers/router.js';
+import type { AuxLoss } from './aux-loss.js';
+import { commonRows, constant, meanOf, nonEmpty, rowSelectionCounts } from './routing-terms.js';
+
+export type AdaMoeBalanceForm = 'mixtral-all' | 'per-layer';
+export const ADAMOE_BALANCE_FORMS: readonly AdaMoeBalanceForm[] = ['mixtral-all', 'per-layer'];
+
+/** Per-row weights w with L = sum_r w_r * psum_r: nulls share the mean of their f. */
+function weights(counts: Float64Array, N: number, m: number, tokens: number): number[] {
+  const R = N + m;
+  let nullCount = 0;
+  for (let r = N; r < R; r++) nullCount += counts[r]!;
+  const w: number[] = [];
+  for (let r = 0; r < R; r++) w.push((R * (r < N ? counts[r]! : nullCount / m)) / (tokens * tokens));
+  return w;
+}
+
+function nullLayout(routing: Routing, module: string, layer: number): { N: number; m: number } {
+  const { numExperts: N, nullExperts: m } = routing.layout;
+  if (m <= 0) throw new Error(`aux loss 'adamoe-balance': layer ${layer} (${module}) has no null experts (its router is not null-experts; use 'balance')`);
+  return { N, m };
+}
+
+export class AdaMoeBalanceLoss implements AuxLoss {
+  readonly name = 'adamoe-balance';
+
+  constructor(readonly form: AdaMoeBalanceForm = 'mixtral-all') {
+    if (!ADAMOE_BALANCE_FORMS.includes(form)) throw new Error(`aux loss 'adamoe-balance': form must be one of ${ADAMOE_BALANCE_FORMS.join(', ')}, got '${String(form)}'`);
+  }
+
+  compute(records: readonly RoutingRecord[]): Tensor | null {
+    const recs = nonEmpty(records);
+    if (recs.length === 0) return null;
+    if (this.form === 'mixtral-all') {
+      const R = commonRows(this.name, recs);
+      const { N, m } = nullLayout(recs[0]!.routing, recs[0]!.module, recs[0]!.layer);
+      const counts = new Float64Array(R);
+      let total = 0;
+      let psum: Tensor | null = null;
+      for (const { routing, module, layer } of recs) {
+        nullLayout(routing, module, layer);
+        const c = rowSelectionCounts(routing);
+        for (let r = 0; r < R; r++) counts[r]! += c[r]!;
+        total += routing.numTokens;
+        const s = ops.sum(routing.probs, 0);
+        psum = psum ? ops.add(psum, s) : s;
+      }
+      return ops.sum(ops.mul(psum!, constant(weights(counts, N, m, total), [R], psum!)));
+    }
+    return meanOf(recs.map(({ routing, module, layer }) => {
+      const { N, m } = nullLayout(routing, module, layer);
+      const w = weights(rowSelectionCounts(routing), N, m, routing.numTokens);
+      return ops.sum(ops.mul(ops.sum(routing.probs, 0), constant(w, [N + m], routing.probs)));
+    }));
+  }
+}

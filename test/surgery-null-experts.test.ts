@@ -1,0 +1,228 @@
+/**
+ * add-null-experts (AdaMoE on Mixtral): gate2 = gate rows tiled, router mass on null experts
+ * m/(N+m) for every token at step 0, ties won by the true expert, the function preserved when
+ * ceil(top_k / (1 + m/N)) equals the original k, save -> load, composition with LoRA on
+ * gate / gate2 / w1-w3 (the paper's recipe) and merge, null experts on Mo-LoRA, and errors.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  applySurgery, nullExpertsPass, parseSurgerySpec, stepZeroTrueExperts, tileGateRows,
+} from '../src/adapters/index.js';
+import { mergeLora } from '../src/convert/index.js';
+import { applyLora, applyMoLora, LoraLinear, moLoraLayers, trainableParameters } from '../src/lora/index.js';
+import type { CausalLM } from '../src/models/causal-lm.js';
+import { ForwardContext } from '../src/models/forward-context.js';
+import type { Linear } from '../src/models/linear.js';
+import { loadModel } from '../src/models/load.js';
+import { saveModel } from '../src/models/save.js';
+import { noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
+import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { makeTmpDir } from './helpers/tmpdir.js';
+import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
+
+const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
+
+function ids(): Tensor {
+  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
+  return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
+}
+
+function logits(model: CausalLM, x: Tensor, ctx?: ForwardContext): Float32Array {
+  return withScope(() => noGrad(() => Float32Array.from(model.forward(x, { ctx }).f)));
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
+  it('tiles gate rows into gate2 [m, D] (m = 8: two segments) and writes the config keys', () => {
+    const { model } = loadModel(MIXTRAL);
+    const gate0 = Float32Array.from((model.getModule('model.layers.1.block_sparse_moe.gate') as Linear).weight.f);
+    applySurgery(model, [parseSurgerySpec('null-experts:m=8,top_k=3')]);
+    const g2 = model.parameters().get('model.layers.1.block_sparse_moe.gate2.weight')!;
+    expect(g2.shape).toEqual([8, 64]);
+    for (let j = 0; j < 8; j++) {
+      expect(Array.from(g2.f.subarray(j * 64, (j + 1) * 64))).toEqual(Array.from(gate0.subarray((j % 4) * 64, (j % 4 + 1) * 64)));
+    }
+    // gate itself is untouched
+    expect(Array.from((model.getModule('model.layers.1.block_sparse_moe.gate') as Linear).weight.f)).toEqual(Array.from(gate0));
+    expect(model.config.extensions.null_experts).toEqual({ m: 8, top_k: 3, mapping: 'zero' });
+    expect(model.moeBlocks()[0]!.router.spec).toEqual({ name: 'null-experts', k: 3, m: 8, mapping: 'zero' });
+    expect(model.config.moe!.topK).toBe(2);
+  });
+
+  for (const [m, topK] of [[4, 3], [8, 3], [12, 4]] as const) {
+    it(`m=${m}, top_k=${topK}: null mass m/(N+m) on every token; ties go to the true expert`, () => {
+      const { model } = loadModel(MIXTRAL);
+      applySurgery(model, [nullExpertsPass({ m, topK })]);
+      const ctx = ForwardContext.eval();
+      const N = 4;
+      // routing tensors live in the forward's scope: check inside it
+      withScope(() => noGrad(() => {
+        model.forward(ids(), { ctx });
+        expect(ctx.routing.length).toBe(2);
+        const R = N + m;
+        const expectTrue = stepZeroTrueExperts(N, m, topK);
+        for (const rec of ctx.routing) {
+          const { probs, selected, numTokens: T } = rec.routing;
+          expect(T).toBe(32);
+          for (let t = 0; t < T; t++) {
+            let nullMass = 0;
+            for (let r = N; r < R; r++) nullMass += probs.f[t * R + r]!;
+            expect(Math.abs(nullMass - m / (N + m))).toBeLessThan(1e-6);
+            // every null copy ties its true row exactly
+            for (let r = N; r < R; r++) expect(probs.f[t * R + r]).toBe(probs.f[t * R + ((r - N) % N)]);
+            // a selected null copy implies its true row was selected first (the true expert wins the tie)
+            let trueCount = 0;
+            for (let r = 0; r < R; r++) {
+              if (!selected[t * R + r]) continue;
+              if (r < N) trueCount++;
+              else expect(selected[t * R + ((r - N) % N)]).toBe(1);
+            }
+            expect(trueCount).toBe(expectTrue);
+          }
+          expect(rec.routing.stats.trueExpertsPerToken).toBe(expectTrue);
+        }
+      }));
+    });
+  }
+
+  it('m = N, top_k = 3 reaches the same 2 true experts: the original top-2 function is kept (loss change reported)', () => {
+    const { model } = loadModel(MIXTRAL);
+    const x = ids();
+    const before = logits(model, x);
+    const { report } = applySurgery(model, [nullExpertsPass({ m: 4, topK: 3 })], { batch: { ids: x } });
+    const after = logits(model, x);
+    console.log(`null-experts m=N, top_k=3 vs top-2: max |logit diff| ${maxDiff(after, before).toExponential(3)}`);
+    expect(maxDiff(after, before)).toBeLessThan(1e-5);
+    const step = report.passes[0]!;
+    expect(Math.abs(step.loss!.change)).toBeLessThan(1e-6);
+    expect(step.added).toBe(2 * 4 * 64);
+    expect(step.notes.join('\n')).toContain('the function is preserved at step 0');
+  });
+
+  it('m = 2N, top_k = 3 reaches 1 true expert: the function changes and the report says so', () => {
+    const { model } = loadModel(MIXTRAL);
+    const x = ids();
+    const { report } = applySurgery(model, [nullExpertsPass({ m: 8, topK: 3 })], { batch: { ids: x } });
+    const step = report.passes[0]!;
+    expect(step.notes.join('\n')).toContain('each token reaches 1 true expert(s) (original top-2): the function changes at step 0');
+    expect(Math.abs(step.loss!.change)).toBeGreaterThan(1e-4);
+  });
+
+  it('save -> load rebuilds gate2, the config and the router exactly', async () => {
+    const { model } = loadModel(MIXTRAL);
+    applySurgery(model, [nullExpertsPass({ m: 8, topK: 3 })]);
+    const dir = path.join(makeTmpDir('null-experts'), 'model');
+    await saveModel(model, dir);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    expect(cfg.moe_tune).toEqual({ null_experts: { m: 8, top_k: 3, mapping: 'zero' } });
+    const loaded = loadModel(dir).model;
+    expect(loaded.parameters().get('model.layers.0.block_sparse_moe.gate2.weight')!.shape).toEqual([8, 64]);
+    expect(loaded.moeBlocks()[1]!.router.spec).toEqual({ name: 'null-experts', k: 3, m: 8, mapping: 'zero' });
+    const x = ids();
+    expect(maxDiff(logits(loaded, x), logits(model, x))).toBe(0);
+  });
+
+  it('identity mapping: null slots add p * x; save -> load keeps the mapping', async () => {
+    const { model } = loadModel(MIXTRAL);
+    const x = ids();
+    const before = logits(model, x);
+    const { report } = applySurgery(model, [parseSurgerySpec('null-experts:m=4,top_k=3,mapping=identity')]);
+    expect(report.passes[0]!.notes[1]).toContain('the function changes at step 0');
+    const after = logits(model, x);
+    expect(maxDiff(after, before)).toBeGreaterThan(1e-3);
+    const dir = path.join(makeTmpDir('null-identity'), 'model');
+    await saveModel(model, dir);
+    const loaded = loadModel(dir).model;
+    expect(loaded.config.extensions.null_experts).toEqual({ m: 4, top_k: 3, mapping: 'identity' });
+    expect(maxDiff(logits(loaded, x), after)).toBe(0);
+  });
+
+  it("the paper's recipe: null experts + LoRA on gate, gate2, w1, w2, w3; save -> load; merge keeps the null experts", async () => {
+    const { model } = loadModel(MIXTRAL);
+    const { report } = applySurgery(model, [
+      parseSurgerySpec('null-experts:m=8,top_k=3'),
+      parseSurgerySpec('lora:r=4,alpha=8,targets=gate|gate2|w1|w2|w3'),
+    ], { seed: 5 });
+    expect(report.passes.map((p) => p.name)).toEqual(['null-experts', 'lora']);
+    expect(model.getModule('model.layers.0.block_sparse_moe.gate2')).toBeInstanceOf(LoraLinear);
+    // LoRA on gate2 [8, 64]: r (64 + 8); on gate [4, 64]: r (64 + 4); on each expert w1/w3 [96, 64], w2 [64, 96]
+    expect(report.passes[1]!.added).toBe(2 * 4 * ((64 + 8) + (64 + 4) + 4 * 3 * (64 + 96)));
+    expect(report.passes[1]!.trainable).toBe(report.passes[1]!.added);
+    const rng = new Rng(3);
+    for (const t of trainableParameters(model).values()) if (t.name?.endsWith('lora_B.weight')) for (let i = 0; i < t.size; i++) t.f[i] = rng.normal() * 0.01;
+    const x = ids();
+    const want = logits(model, x);
+    const dir = path.join(makeTmpDir('null-lora'), 'model');
+    await saveModel(model, dir);
+    const loaded = loadModel(dir).model;
+    expect(maxDiff(logits(loaded, x), want)).toBe(0);
+    expect([...trainableParameters(loaded).keys()]).toEqual([...trainableParameters(model).keys()]);
+    const merged = mergeLora(model);
+    expect(merged.config.extensions).toEqual({ null_experts: { m: 8, top_k: 3, mapping: 'zero' } });
+    expect([...merged.parameters().keys()].some((k) => k.includes('lora_'))).toBe(false);
+    // float32 rounding relative to the logit scale (see test/lora-linear.test.ts)
+    expect(maxDiff(logits(merged, x), want)).toBeLessThan(1e-5 * Math.max(...want.map(Math.abs)));
+  });
+});
+
+describe('null-experts on a dense model with Mo-LoRA (AdaMoE m5k4)', () => {
+  it('adds m null rows to every Mo-LoRA router and raises top-k', async () => {
+    const model = tinyModel(tinyLlamaConfig(), 3);
+    const x = new Tensor(Int32Array.from([5, 9, 13, 70, 2, 44, 61, 8]), [2, 4]);
+    const before = logits(model, x);
+    const { report } = applySurgery(model, [parseSurgerySpec('mo-lora:targets=q_proj|v_proj,top_k=2'), parseSurgerySpec('null-experts:m=5,top_k=4')]);
+    expect(model.config.extensions.mo_lora).toMatchObject({ experts: 4, null_experts: 5, top_k: 4 });
+    const l = moLoraLayers(model)[0]!;
+    expect(l.lora_router.weight.shape).toEqual([9, 32]);
+    expect(l.router.spec).toEqual({ name: 'null-experts', k: 4, m: 5, mapping: 'zero' });
+    expect(report.passes[1]!.added).toBe(4 * 5 * 32);
+    expect(report.passes[1]!.notes[0]).toContain('4 routers gain 5 null-expert rows');
+    const ctx = ForwardContext.eval();
+    expect(maxDiff(logits(model, x, ctx), before)).toBeLessThanOrEqual(1e-5);
+    for (const rec of ctx.routing) expect(rec.routing.layout.nullExperts).toBe(5);
+    const dir = path.join(makeTmpDir('mo-lora-null-pass'), 'model');
+    await saveModel(model, dir);
+    expect(maxDiff(logits(loadModel(dir).model, x), logits(model, x))).toBe(0);
+  });
+});
+
+describe('null-experts errors are one line', () => {
+  const run = (model: CausalLM, spec: string): void => {
+    applySurgery(model, [parseSurgerySpec(spec)]);
+  };
+
+  it('a dense model without Mo-LoRA', () => {
+    expect(() => run(tinyModel(tinyLlamaConfig()), 'null-experts:m=8,top_k=3')).toThrow(
+      "surgery pass 'null-experts:m=8,top_k=3': LlamaForCausalLM has no MoE layers; null experts need MoE blocks (Mixtral) or Mo-LoRA layers (apply mo-lora first)");
+  });
+
+  it('m not a multiple of N, top_k too large, twice, after LoRA on the gate, identity on Mo-LoRA', () => {
+    expect(() => run(loadModel(MIXTRAL).model, 'null-experts:m=6,top_k=3')).toThrow(
+      "surgery pass 'null-experts:m=6,top_k=3': m=6 is not a multiple of the 4 experts per layer (gate2 rows are gate's rows tiled m/N times)");
+    expect(() => run(loadModel(MIXTRAL).model, 'null-experts:m=4,top_k=9')).toThrow(
+      "surgery pass 'null-experts:m=4,top_k=9': top_k 9 is more than the 4 experts + 4 null experts");
+    const twice = loadModel(MIXTRAL).model;
+    run(twice, 'null-experts:m=4,top_k=3');
+    expect(() => run(twice, 'null-experts:m=4,top_k=3')).toThrow("surgery pass 'null-experts:m=4,top_k=3': the model already has 4 null experts per layer");
+    const lora = loadModel(MIXTRAL).model;
+    applyLora(lora, { r: 2, alpha: 4, targets: ['gate'] });
+    expect(() => run(lora, 'null-experts:m=4,top_k=3')).toThrow(
+      "surgery pass 'null-experts:m=4,top_k=3': model.layers.0.block_sparse_moe.gate is a LoraLinear, not a plain linear (apply null-experts before lora)");
+    const mo = tinyModel(tinyLlamaConfig());
+    applyMoLora(mo, { targets: ['q_proj'] });
+    expect(() => run(mo, 'null-experts:m=4,top_k=3,mapping=identity')).toThrow(
+      "surgery pass 'null-experts:m=4,top_k=3,mapping=identity': Mo-LoRA null experts are zero mappings (mapping 'identity' is for MoE blocks)");
+  });
+
+  it('tileGateRows refuses m not a multiple of N', () => {
+    expect(() => tileGateRows(new Float32Array(8), 4, 2, 6)).toThrow('null-experts: m=6 is not a multiple of the 4 experts per layer');
+  });
+});
