@@ -1,0 +1,18 @@
+/** NF4 4-bit quantisation (QLoRA): code books, blockwise quantisation, the 4-bit linear layer and its GEMM, model conversion and I/O. */
+export { NF4_CODE, NF4_THRESHOLDS, NF4_ZERO_INDEX, DYNAMIC_CODE, createDynamicMap, nf4Index, nearestIndex } from './codebooks.js';
+export {
+  NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE, quantizeNf4, dequantizeNf4, dequantizeRange, decodeScales, nf4Scales, nf4CodeAt,
+  nf4BlockCount, nf4StorageBytes, quantizeScales, type Nf4Weight, type Nf4NestedScales, type QuantizeNf4Options,
+} from './nf4.js';
+export { nf4Gemm, tileRows, setNf4TileElements, TILE_ELEMENTS, type NativeNf4Gemm } from './nf4-gemm.js';
+export { nf4Linear } from './nf4-linear-op.js';
+export { Nf4Linear } from './nf4-linear.js';
+export {
+  quantizeModel, dequantizeModel, quantizedModelStats, nf4Sites, layerSites, type Nf4Site, type LayerSite, isQuantTarget, matchesPattern, DEFAULT_QUANT_SKIP,
+  type ModulePattern, type QuantizeModelOptions, type QuantizeModelResult,
+} from './quantize-model.js';
+export { nf4Tensors, nf4TensorNames, readNf4Weight, readQuantState, quantStateJson, pythonFloatRepr, QUANT_STATE_SUFFIX } from './quant-state-io.js';
+export {
+  loadModelQuantized, saveQuantizedModel, isQuantizedModelDir, quantizationConfigOf, quantizationConfigJson,
+  quantizedStateTensors, checkpointByteBreakdown, type LoadQuantizedOptions, type LoadedQuantizedModel, type SaveQuantizedOptions,
+} from './load-quantized.js';

@@ -1,0 +1,213 @@
+/**
+ * Loading a model straight into 4 bits, and saving / reloading a 4-bit model.
+ *
+ * `loadModelQuantized(dir)` reads a float Hugging Face checkpoint (f32 / bf16 / f16, sharded or
+ * not) tensor by tensor: each targeted linear weight is read into ONE scratch buffer (sized for the
+ * largest tensor), quantised, and the float values are overwritten by the next tensor. Peak memory
+ * is therefore the 4-bit weights + the float parameters that stay float (norms, embeddings, gates,
+ * head) + one tensor. How: the model builder asks a WeightSource for every parameter; for a
+ * quantised weight we hand it a placeholder that views the scratch buffer, and once the tree is
+ * built every such Linear is swapped for an Nf4Linear (the placeholders are then unreachable).
+ * A directory written by `saveQuantizedModel` (config.json has `quantization_config`) is loaded
+ * the same way, reading the stored 4-bit tensors instead of quantising.
+ *
+ * `saveQuantizedModel(model, dir)` writes config.json (+ `quantization_config`, as transformers
+ * records a bitsandbytes model) and safetensors with float parameters and, for each Nf4Linear, the
+ * tensors described in quant-state-io.ts. Written atomically (temp dir + rename).
+ */
+import * as path from 'node:path';
+import { openCheckpoint, withAtomicDir, writeCheckpoint, writeFileAtomic, writeJsonAtomic, type Checkpoint,
+  type FloatStorageDtype, type TensorToWrite } from '../io/index.js';
+import { buildCausalLM, type BuildOptions } from '../models/build.js';
+import type { CausalLM } from '../models/causal-lm.js';
+import { configToJson } from '../models/config-json.js';
+import type { ModelConfig } from '../models/config.js';
+import { Linear } from '../models/linear.js';
+import { checkpointSource, loadModelConfig } from '../models/load.js';
+import type { WeightSource } from '../models/weight-source.js';
+import { Tensor } from '../tensor/index.js';
+import { Nf4Linear } from './nf4-linear.js';
+import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4, type Nf4Weight } from './nf4.js';
+import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
+import { DEFAULT_QUANT_SKIP, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
+
+const IGNORED_KEYS = [/\.rotary_emb\.inv_freq$/];
+const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
+
+export interface LoadQuantizedOptions extends QuantizeModelOptions, BuildOptions {}
+
+export interface LoadedQuantizedModel {
+  model: CausalLM;
+  config: ModelConfig;
+  dir: string;
+  /** 'float': quantised while loading; 'nf4': read from a saved 4-bit model. */
+  source: 'float' | 'nf4';
+  stats: QuantizeModelResult;
+  /** Size of the one float scratch buffer the loader used (bytes). */
+  scratchBytes: number;
+}
+
+/** The `quantization_config` of a config.json object when it describes a 4-bit bitsandbytes model. */
+export function quantizationConfigOf(raw: Record<string, unknown>): Record<string, unknown> | null {
+  const q = raw['quantization_config'];
+  if (typeof q !== 'object' || q === null) return null;
+  const r = q as Record<string, unknown>;
+  return r['quant_method'] === 'bitsandbytes' && r['load_in_4bit'] === true ? r : null;
+}
+
+export function isQuantizedModelDir(dir: string): boolean {
+  return quantizationConfigOf(loadModelConfig(dir).raw) !== null;
+}
+
+function isLinearWeight(name: string, kind: { type: string }): boolean {
+  return name.endsWith('.weight') && (kind.type === 'linear' || kind.type === 'lm-head' || kind.type === 'router');
+}
+
+export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {}): LoadedQuantizedModel {
+  const config = loadModelConfig(dir);
+  const prequantized = quantizationConfigOf(config.raw) !== null;
+  const ckpt = openCheckpoint(dir);
+  try {
+    const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
+    const plain = checkpointSource(ckpt, dir);
+    const used = plain.used;
+    // the scratch buffer: as large as the largest tensor that may need a placeholder
+    let maxNumel = 0;
+    for (const n of ckpt.names()) {
+      if (prequantized) {
+        if (n.endsWith(QUANT_STATE_SUFFIX)) {
+          const st = readQuantState(ckpt, n.slice(0, -QUANT_STATE_SUFFIX.length));
+          maxNumel = Math.max(maxNumel, st.shape[0]! * st.shape[1]!);
+        }
+      } else maxNumel = Math.max(maxNumel, ckpt.info(n).numel);
+    }
+    const scratch = new Float32Array(maxNumel);
+    const quantized = new Map<string, Nf4Weight>();
+    const quant = { doubleQuant: opts.doubleQuant ?? true, blockSize: opts.blockSize ?? NF4_BLOCK_SIZE, nestedBlockSize: NESTED_BLOCK_SIZE };
+
+    const source: WeightSource = {
+      has: (name) => ckpt.has(name),
+      get(name, shape, kind) {
+        const modulePath = name.slice(0, -'.weight'.length);
+        const numel = shape.reduce((a, b) => a * b, 1);
+        if (prequantized && name.endsWith('.weight') && ckpt.has(`${name}${QUANT_STATE_SUFFIX}`)) {
+          const q = readNf4Weight(ckpt, name);
+          if (q.shape.length !== shape.length || q.shape.some((d, i) => d !== shape[i])) {
+            throw new Error(`${ckpt.info(name).file}: 4-bit tensor '${name}' has shape [${q.shape.join(', ')}], expected [${shape.join(', ')}]`);
+          }
+          for (const n of nf4TensorNames(name, q.nested !== null)) used.add(n);
+          quantized.set(modulePath, q);
+          return Tensor.param(scratch.subarray(0, numel), shape, name);
+        }
+        if (!prequantized && isLinearWeight(name, kind) && isQuantTarget(modulePath, opts) && ckpt.has(name)) {
+          const info = ckpt.info(name);
+          if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+            throw new Error(`${info.file}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
+          }
+          const buf = scratch.subarray(0, numel);
+          ckpt.readFloat32Into(name, buf);
+          used.add(name);
+          const dtype = TORCH_DTYPE[info.dtype] ?? 'float32';
+          quantized.set(modulePath, quantizeNf4(buf, shape, { ...quant, sourceDtype: dtype, name }));
+          return Tensor.param(buf, shape, name);
+        }
+        return plain.get(name, shape, kind);
+      },
+    };
+    const model = buildCausalLM(config, source, opts);
+    if (!prequantized && opts.targets && opts.targets.length > 0 && quantized.size === 0) {
+      throw new Error(`${where}: no linear module matches the quantisation targets ${opts.targets.map(String).join(', ')}`);
+    }
+    const sites = new Map(layerSites(model, (m): m is Linear => m instanceof Linear).map((s) => [s.path, s]));
+    for (const [modulePath, q] of quantized) {
+      const site = sites.get(modulePath);
+      if (!site) throw new Error(`${where}: '${modulePath}' holds a 4-bit weight but is not a linear layer`);
+      site.replace(new Nf4Linear(q, site.layer.bias, modulePath));
+    }
+    const unused = ckpt.names().filter((n) => !used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
+    if (unused.length > 0) {
+      throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+    }
+    return { model, config, dir, source: prequantized ? 'nf4' : 'float', stats: quantizedModelStats(model), scratchBytes: scratch.byteLength };
+  } finally {
+    ckpt.close();
+  }
+}
+
+export interface SaveQuantizedOptions {
+  /** On-disk dtype of the float parameters (default F32). */
+  dtype?: FloatStorageDtype;
+  maxShardBytes?: number;
+  /** Replace an existing non-empty directory. */
+  force?: boolean;
+  /** Extra files (name -> content), e.g. tokenizer.json. */
+  extraFiles?: Record<string, string>;
+}
+
+/** The quantization_config block written to config.json (transformers' BitsAndBytesConfig keys). */
+export function quantizationConfigJson(model: CausalLM): Record<string, unknown> {
+  let doubleQuant = true;
+  for (const site of nf4Sites(model)) doubleQuant = site.layer.qweight.nested !== null;
+  const floatLinears = new Set<string>();
+  for (const [p, m] of model.namedModules()) {
+    if (m instanceof Linear) floatLinears.add(p.slice(p.lastIndexOf('.') + 1));
+  }
+  if (model.config.tieWordEmbeddings || model.lm_head) floatLinears.add('lm_head');
+  return {
+    quant_method: 'bitsandbytes',
+    load_in_4bit: true,
+    load_in_8bit: false,
+    bnb_4bit_quant_type: 'nf4',
+    bnb_4bit_use_double_quant: doubleQuant,
+    bnb_4bit_compute_dtype: 'float32',
+    bnb_4bit_quant_storage: 'uint8',
+    llm_int8_skip_modules: [...new Set([...DEFAULT_QUANT_SKIP.filter((p): p is string => typeof p === 'string'), ...floatLinears])].sort(),
+  };
+}
+
+/**
+ * Every tensor of a (partly) 4-bit model, float parameters first in module order (adapter tensors
+ * included when the model carries LoRA: save adapters separately if the base should stay clean).
+ */
+export function quantizedStateTensors(model: CausalLM, dtype: FloatStorageDtype = 'F32'): TensorToWrite[] {
+  const out: TensorToWrite[] = [];
+  const seen = new Set<unknown>();
+  for (const [name, t] of model.namedParameters()) {
+    if (seen.has(t)) continue;
+    seen.add(t);
+    out.push({ name, dtype, shape: t.shape, data: t.f as Float32Array });
+  }
+  for (const site of nf4Sites(model)) out.push(...nf4Tensors(site.path, site.layer.qweight));
+  return out;
+}
+
+export async function saveQuantizedModel(model: CausalLM, dir: string, opts: SaveQuantizedOptions = {}): Promise<void> {
+  const dtype = opts.dtype ?? 'F32';
+  await withAtomicDir(dir, async (tmp) => {
+    const cfg = configToJson(model.config, dtype);
+    cfg['quantization_config'] = quantizationConfigJson(model);
+    writeJsonAtomic(path.join(tmp, 'config.json'), cfg);
+    for (const [name, content] of Object.entries(opts.extraFiles ?? {})) writeFileAtomic(path.join(tmp, name), content);
+    await writeCheckpoint(tmp, quantizedStateTensors(model, dtype), { maxShardBytes: opts.maxShardBytes });
+  }, { force: opts.force });
+}
+
+/** Total bytes of tensor data a saved model directory holds, split into 4-bit and float parts. */
+export function checkpointByteBreakdown(ckpt: Checkpoint): { quantBytes: number; floatBytes: number; quantParams: number } {
+  let quantBytes = 0;
+  let floatBytes = 0;
+  let quantParams = 0;
+  const quantNames = new Set<string>();
+  for (const n of ckpt.names()) {
+    if (!n.endsWith(QUANT_STATE_SUFFIX)) continue;
+    const w = n.slice(0, -QUANT_STATE_SUFFIX.length);
+    const st = readQuantState(ckpt, w);
+    quantParams += st.shape[0]! * st.shape[1]!;
+    for (const x of nf4TensorNames(w, st.nested_blocksize !== undefined)) quantNames.add(x);
+  }
+  for (const n of ckpt.names()) {
+    if (quantNames.has(n)) quantBytes += ckpt.info(n).byteLength;
+    else floatBytes += ckpt.info(n).byteLength;
+  }
+  return { quantBytes, floatBytes, quantParams };
+}
