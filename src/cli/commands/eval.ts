@@ -1,0 +1,154 @@
+/**
+ * `moe-tune eval --model DIR --data FILE.jsonl [--task ppl|mc] [--router SPEC] [--json]`:
+ * perplexity over JSONL sequences, or multiple-choice accuracy, with router statistics.
+ */
+import type { Command } from 'commander';
+import * as path from 'node:path';
+import type { CausalLM } from '../../models/causal-lm.js';
+import { multipleChoice, readMultipleChoice, type McResult } from '../../eval/multiple-choice.js';
+import { perplexity, type PerplexityResult } from '../../eval/perplexity.js';
+import { currentRouterText, formatRouterSpec } from '../../eval/router-choice.js';
+import { readTokenSequences } from '../../eval/token-sequences.js';
+import type { Router } from '../../routers/router.js';
+import { routerUsage } from '../../routers/registry.js';
+import { getBackend } from '../../tensor/index.js';
+import { examples, type CliCommand } from '../command.js';
+import { routingJson } from '../json-fields.js';
+import { openModel, openTokenizer, requireFile, routerOption } from '../model-access.js';
+import { choiceArg, intArg } from '../options.js';
+import { printFields, printJson, printTable, progress, thousands } from '../output.js';
+
+export type EvalTask = 'ppl' | 'mc';
+
+interface EvalOptions {
+  model: string;
+  data: string;
+  task: EvalTask;
+  router?: string;
+  batch: number;
+  delimiter: string;
+  perItem?: boolean;
+  json?: boolean;
+}
+
+/** Scores a model on a data file for one task; shared by eval and sweep. */
+export interface TaskRunner {
+  run(router: Router | undefined): { ppl?: PerplexityResult; mc?: McResult };
+  /** Items (sequences or questions) in the file. */
+  size: number;
+}
+
+export function taskRunner(model: CausalLM, modelDir: string, data: string, task: EvalTask, opts: { batch: number; delimiter: string; quiet?: boolean }): TaskRunner {
+  const V = model.config.vocabSize;
+  if (task === 'mc') {
+    const items = readMultipleChoice(data, V);
+    const needsTok = items.some((i) => i.kind === 'text');
+    const tokenizer = needsTok ? openTokenizer(modelDir) : undefined;
+    return {
+      size: items.length,
+      run(router) {
+        const bar = progress('multiple choice');
+        const mc = multipleChoice(model, items, { tokenizer, router, delimiter: opts.delimiter, file: data, onProgress: opts.quiet ? undefined : bar.update });
+        bar.done();
+        return { mc };
+      },
+    };
+  }
+  const seqs = readTokenSequences(data, { vocabSize: V, tokenizer: () => openTokenizer(modelDir) }).map((s) => s.ids);
+  return {
+    size: seqs.length,
+    run(router) {
+      const bar = progress('perplexity');
+      const ppl = perplexity(model, seqs, { router, batch: opts.batch, onProgress: opts.quiet ? undefined : bar.update });
+      bar.done();
+      return { ppl };
+    },
+  };
+}
+
+function evalAction(opts: EvalOptions): void {
+  requireFile(opts.data, 'data file');
+  const router = opts.router ? routerOption(opts.router) : undefined;
+  const t0 = performance.now();
+  const { model, config } = openModel(opts.model);
+  if (router && model.moeBlocks().length === 0) throw new Error(`--router: ${opts.model} is a dense model (${config.architecture}); routers apply to MoE layers`);
+  const runner = taskRunner(model, opts.model, opts.data, opts.task, { batch: opts.batch, delimiter: opts.delimiter, quiet: opts.json });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  const { ppl, mc } = runner.run(router);
+  const seconds = (performance.now() - t1) / 1000;
+  const stats = ppl?.routerStats ?? mc?.routerStats ?? null;
+  const flops = stats?.flops ?? null;
+  const routerText = router ? formatRouterSpec(router.spec) : currentRouterText(model);
+  const base = {
+    model: opts.model,
+    data: opts.data,
+    task: opts.task,
+    router: routerText,
+    router_source: router ? '--router' : routerText ? 'config' : null,
+    backend: getBackend().name,
+  };
+  const routing = routingJson(stats);
+  if (opts.json) {
+    if (ppl) printJson({ ...base, nll: ppl.nll, ppl: ppl.ppl, tokens: ppl.tokens, sequences: ppl.sequences, ...routing, seconds, load_seconds: loadSeconds });
+    else if (mc) {
+      printJson({
+        ...base, acc: mc.accuracy, acc_norm: mc.accNorm, items: mc.items, acc_norm_by: mc.normalisation, ...routing,
+        seconds, load_seconds: loadSeconds,
+        ...(opts.perItem ? { per_item: mc.perItem.map((r) => ({ line: r.line, label: r.label, pred: r.pred, pred_norm: r.predNorm, log_likelihoods: r.logLikelihoods, lengths: r.lengths })) } : {}),
+      });
+    }
+    return;
+  }
+  const rows: [string, string][] = [['model', `${opts.model} (${config.architecture})`], ['data', `${path.resolve(opts.data)} (${runner.size} ${opts.task === 'mc' ? 'items' : 'sequences'})`]];
+  if (routerText) rows.push(['router', `${routerText}${router ? '' : ' (from the config)'}`]);
+  if (ppl) {
+    rows.push(['nll', `${ppl.nll.toFixed(6)} nats / token over ${thousands(ppl.tokens)} tokens`]);
+    rows.push(['ppl', ppl.ppl.toFixed(4)]);
+  }
+  if (mc) {
+    rows.push(['acc', `${mc.accuracy.toFixed(4)} (${mc.perItem.filter((r) => r.pred === r.label).length} / ${mc.items})`]);
+    rows.push(['acc_norm', `${mc.accNorm.toFixed(4)} (by ${mc.normalisation})`]);
+  }
+  if (stats) {
+    rows.push(['load', `${stats.load.toFixed(4)} activated experts per token`]);
+    if (flops) rows.push([`FLOPs vs top-${flops.baselineTopK}`, `MoE layers ${flops.moeLayer.ratio.toFixed(4)}, whole model ${flops.model.ratio.toFixed(4)}`]);
+    if (stats.droppedRate > 0) rows.push(['dropped', `${(stats.droppedRate * 100).toFixed(2)}% of selections`]);
+    if (stats.bypassRate > 0) rows.push(['bypassed', `${(stats.bypassRate * 100).toFixed(2)}% of (layer, token) pairs ran no expert`]);
+  }
+  rows.push(['backend', `${getBackend().name} (${seconds.toFixed(2)} s)`]);
+  printFields(rows);
+  if (stats && stats.layers.length > 0) {
+    process.stdout.write('\n');
+    printTable(['layer', 'load', 'tokens per expert', 'bypassed', 'dropped'], stats.layers.map((l) => [
+      String(l.layer), l.load.toFixed(3), l.tokensPerExpert.join(' '), String(l.bypassedTokens), String(l.droppedAssignments),
+    ]));
+  }
+}
+
+export const evalCommand: CliCommand = {
+  name: 'eval',
+  register(program: Command) {
+    program.command('eval')
+      .description('perplexity (mean next-token NLL, each sequence scored on its own) or multiple-choice accuracy, with per-layer router statistics')
+      .requiredOption('--model <dir>', 'model directory')
+      .requiredOption('--data <file>', 'JSONL: {"input_ids": [...]} or {"text": "..."} per line (ppl); {"context", "choices", "label"} per line (mc)')
+      .option('--task <task>', 'ppl (perplexity) or mc (multiple choice by log-likelihood)', choiceArg(['ppl', 'mc'] as const), 'ppl')
+      .option('--router <spec>', 'route every MoE layer with NAME:key=value,... instead of the config\'s router (e.g. top-p:p=0.4)')
+      .option('--batch <n>', 'sequences of equal length per forward pass (ppl)', intArg(1), 1)
+      .option('--delimiter <text>', 'text between context and choice (mc)', ' ')
+      .option('--per-item', 'with --json and --task mc: log-likelihoods and predictions per item')
+      .option('--json', 'print one JSON object (nll, ppl, tokens, load, layers, router, ...)')
+      .addHelpText('after', `${examples([
+        ['moe-tune eval --model ./tiny-mixtral --data ids.jsonl --json', 'NLL, perplexity, tokens, load and per-layer router statistics'],
+        ['moe-tune eval --model ./mixtral --data val.jsonl --router top-p:p=0.4', 'the same checkpoint under dynamic top-p routing'],
+        ['moe-tune eval --model ./mixtral --data arc.jsonl --task mc', 'multiple-choice accuracy (acc and acc_norm)'],
+      ])}
+Multiple-choice fields: context | ctx | question | query | prompt; choices | endings | options (or ARC's
+{"text": [...], "label": [...]}); label | answer | gold | answerKey (index, numeric string or letter).
+Pre-tokenised: context_ids + choice_ids. Text needs the model directory's tokenizer.json.
+`)
+      .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
+      .action((opts: EvalOptions) => evalAction(opts));
+  },
+};

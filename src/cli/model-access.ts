@@ -1,0 +1,47 @@
+/**
+ * Opening what commands work on: a model directory (weights loaded), its tokenizer (only when
+ * needed), and a --router spec. Errors are the library's one-line messages.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MoeTokenizer } from '../data/tokenizer.js';
+import { requireModelDir } from '../io/index.js';
+import { loadModel, type LoadedModel } from '../models/load.js';
+import { createRouter, parseRouterSpec } from '../routers/registry.js';
+import type { Router } from '../routers/router.js';
+
+export function openModel(dir: string): LoadedModel {
+  requireModelDir(dir);
+  return loadModel(dir);
+}
+
+/** The model directory's tokenizer; the error names the missing file. */
+export function openTokenizer(dir: string): MoeTokenizer {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) throw new Error(`${file}: not found (text input needs the model's tokenizer; use token ids instead)`);
+  return MoeTokenizer.fromDir(dir);
+}
+
+export function hasTokenizer(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'tokenizer.json'));
+}
+
+/** A router from --router NAME:key=value,...; a bad spec lists the valid names / keys. */
+export function routerOption(text: string): Router {
+  try {
+    return createRouter(parseRouterSpec(text));
+  } catch (err) {
+    throw new Error(`--router '${text}': ${(err as Error).message}`);
+  }
+}
+
+/** Fails early with one line when a data file is missing (before loading a large model). */
+export function requireFile(file: string, what: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    throw new Error(`${file}: ${what} not found`);
+  }
+  if (!stat.isFile()) throw new Error(`${file}: not a file (expected ${what})`);
+}
