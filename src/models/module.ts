@@ -78,6 +78,14 @@ export abstract class Module {
   /** Hook for containers that mirror children in another structure (ModuleList). */
   protected onChildReplaced(_name: string, _m: Module): void {}
 
+  /**
+   * Whether this module holds state that is not a parameter tensor (e.g. packed 4-bit weights) and
+   * so cannot be saved by saveModel's state dict.
+   */
+  holdsNonParameterState(): boolean {
+    return false;
+  }
+
   /** All parameters (name -> tensor). */
   parameters(): Map<string, Tensor> {
     return new Map(this.namedParameters());

@@ -31,6 +31,10 @@ export function stateDict(model: CausalLM): [string, Float32Array, readonly numb
 
 export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
+  const packed = model.namedModules().find(([, m]) => m.holdsNonParameterState());
+  if (packed) {
+    throw new Error(`saveModel ${dir}: module '${packed[0]}' holds 4-bit weights that a plain checkpoint cannot store (use saveQuantizedModel, or dequantizeModel first)`);
+  }
   await withAtomicDir(dir, async (tmp) => {
     const cfg = configToJson(model.config, dtype);
     writeJsonAtomic(path.join(tmp, 'config.json'), cfg);

@@ -34,6 +34,10 @@ export class Nf4Linear extends Module implements LinearLike {
     return new Nf4Linear(q, lin.bias, name);
   }
 
+  override holdsNonParameterState(): boolean {
+    return true;
+  }
+
   get inFeatures(): number {
     return this.qweight.shape[1]!;
   }

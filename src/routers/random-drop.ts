@@ -9,12 +9,12 @@
  * order, so an evaluation is reproducible: `reset()` restarts the streams. Ties go to the lower
  * expert index.
  */
-import { ops, Rng, Tensor, topkRows } from '../tensor/index.js';
+import { ops, Rng, Tensor, topkRows, type RngState } from '../tensor/index.js';
 import { buildRouting } from './build-routing.js';
-import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
+import type { RandomStateful, RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
 import { plainLayout } from './top-k.js';
 
-export class RandomDropRouter implements Router {
+export class RandomDropRouter implements Router, RandomStateful {
   readonly causal = true;
   readonly spec: RouterSpec;
   private streams = new Map<number, Rng>();
@@ -27,6 +27,18 @@ export class RandomDropRouter implements Router {
 
   layoutFor(numExperts: number): RouterLayout {
     return plainLayout(numExperts);
+  }
+
+  /** The state of every layer's stream (saved in training checkpoints). */
+  randomState(): Record<string, RngState> {
+    const out: Record<string, RngState> = {};
+    for (const [layer, rng] of this.streams) out[String(layer)] = rng.state();
+    return out;
+  }
+
+  restoreRandomState(state: unknown): void {
+    this.streams.clear();
+    for (const [layer, st] of Object.entries(state as Record<string, RngState>)) this.streams.set(Number(layer), Rng.fromState(st));
   }
 
   /** Restarts every layer's random stream (the next evaluation repeats the same drops). */

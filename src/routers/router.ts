@@ -102,3 +102,18 @@ export interface RoutingRecord {
   module: string;
   routing: Routing;
 }
+
+/**
+ * A router that draws from its own random streams (random drop) exposes them so that training
+ * checkpoints hold them and a resumed run draws the same numbers; routers that draw from the
+ * forward context's Rng need nothing.
+ */
+export interface RandomStateful {
+  randomState(): unknown;
+  restoreRandomState(state: unknown): void;
+}
+
+export function isRandomStateful(x: unknown): x is RandomStateful {
+  const r = x as Partial<RandomStateful> | null;
+  return typeof r?.randomState === 'function' && typeof r.restoreRandomState === 'function';
+}

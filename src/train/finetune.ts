@@ -43,6 +43,8 @@ export interface FinetuneOptions {
   /** What to write at the end (default 'trainable'). */
   save?: 'trainable' | 'full' | 'none';
   extra?: unknown;
+  /** Called with the trainer before it runs (the CLI installs its Ctrl-C handler here). */
+  onTrainer?: (trainer: Trainer) => void;
 }
 
 export interface FinetuneResult {
@@ -71,6 +73,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     progress: opts.progress,
     extra: opts.extra ?? null,
   });
+  opts.onTrainer?.(trainer);
   const resumed = opts.resume ? trainer.resume() : null;
   const evalBefore = evalSet && resumed === null ? evaluateLoss(opts.model, evalSet, trainer.config.seed) : null;
   const train = await trainer.run();

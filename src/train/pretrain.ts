@@ -60,6 +60,8 @@ export interface PretrainOptions {
   progress?: ProgressSink;
   /** The caller's resolved recipe (saved with checkpoints and in summary.json). */
   extra?: unknown;
+  /** Called with the trainer before it runs (the CLI installs its Ctrl-C handler here). */
+  onTrainer?: (trainer: Trainer) => void;
 }
 
 export interface PretrainMetrics {
@@ -176,6 +178,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     extra: { pretrain: { model: modelConfig, seqLen: opts.seqLen, batchSize: opts.batchSize, corpus: texts.id }, recipe: opts.extra ?? null },
     hooks: opts.timeBudgetS ? { afterStep: (m, t) => { if (m.elapsed_s >= opts.timeBudgetS!) t.requestStop(); } } : undefined,
   });
+  opts.onTrainer?.(trainer);
   if (opts.resume) {
     const step = trainer.resume();
     if (step !== null) progress?.message(`resumed from step ${step}`);

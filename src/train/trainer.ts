@@ -24,6 +24,7 @@ import * as path from 'node:path';
 import type { WeightedAuxLoss } from '../losses/aux-loss.js';
 import { IGNORE_INDEX, type CausalLM } from '../models/causal-lm.js';
 import { ForwardContext } from '../models/forward-context.js';
+import { isRandomStateful, type RandomStateful } from '../routers/router.js';
 import { backward, ops, Rng, Tensor, withScope, zeroGrad } from '../tensor/index.js';
 import { writeJsonAtomic } from '../io/index.js';
 import { AdamW } from './adamw.js';
@@ -118,19 +119,7 @@ export class TrainingDivergedError extends Error {
 
 const DEFAULT_NO_DECAY = ['norms', '\\.bias$'];
 
-/**
- * A router that draws from its own random streams (e.g. random drop) can expose them so that
- * checkpoints hold them too; routers that draw from the forward context's Rng need nothing.
- */
-export interface RandomStateful {
-  randomState(): unknown;
-  restoreRandomState(state: unknown): void;
-}
-
-function isRandomStateful(x: unknown): x is RandomStateful {
-  const r = x as Partial<RandomStateful>;
-  return typeof r?.randomState === 'function' && typeof r.restoreRandomState === 'function';
-}
+export type { RandomStateful };
 
 export class Trainer {
   readonly model: CausalLM;

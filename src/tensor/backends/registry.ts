@@ -7,6 +7,7 @@
 import type { Backend } from '../backend.js';
 import { jsBackend } from './js/index.js';
 import { loadNativeBackend } from './native/index.js';
+import { profiledBackend, profilingRequested } from './profiler.js';
 
 export type BackendChoice = 'auto' | 'native' | 'js';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'js'];
@@ -42,15 +43,19 @@ export function resolveBackend(choice: BackendChoice): Backend {
 
 /** Selects the backend for all later ops. */
 export function setBackend(choice: BackendChoice | string): Backend {
-  active = resolveBackend(parseChoice(choice, '--backend'));
+  active = maybeProfiled(resolveBackend(parseChoice(choice, '--backend')));
   return active;
+}
+
+function maybeProfiled(b: Backend): Backend {
+  return profilingRequested() ? profiledBackend(b) : b;
 }
 
 /** The active backend (chosen from MOE_TUNE_BACKEND, default auto, on first use). */
 export function getBackend(): Backend {
   if (active === null) {
     const env = process.env['MOE_TUNE_BACKEND'];
-    active = resolveBackend(env ? parseChoice(env, 'MOE_TUNE_BACKEND') : 'auto');
+    active = maybeProfiled(resolveBackend(env ? parseChoice(env, 'MOE_TUNE_BACKEND') : 'auto'));
   }
   return active;
 }

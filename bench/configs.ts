@@ -1,0 +1,34 @@
+/**
+ * The fixed benchmark configurations (issue 10). Each is a config.json object plus the batch shape;
+ * `adamoe` adds AdaMoE null experts, `qlora` runs the base in NF4 with LoRA r 8 on all projections.
+ */
+export interface BenchConfig {
+  name: string;
+  config: Record<string, unknown>;
+  batch: number;
+  seqLen: number;
+  /** AdaMoE: null experts and raised top-k (gate2 rows biased for a measured load near `targetLoad`). */
+  nullExperts?: { m: number; topK: number; targetLoad: number };
+  /** QLoRA: 4-bit base, LoRA rank on all projections. */
+  qlora?: { r: number; alpha: number };
+  lr: number;
+}
+
+const tinyMoe = {
+  architectures: ['MixtralForCausalLM'], model_type: 'mixtral', vocab_size: 2000, hidden_size: 256,
+  intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 4, rms_norm_eps: 1e-5,
+  rope_theta: 10000, max_position_embeddings: 2048, tie_word_embeddings: false, hidden_act: 'silu',
+  num_local_experts: 8, num_experts_per_tok: 2, router_aux_loss_coef: 0.01, sliding_window: null,
+};
+
+const mixtralSmall = {
+  ...tinyMoe, vocab_size: 2000, hidden_size: 1024, intermediate_size: 2048, num_hidden_layers: 4,
+  num_attention_heads: 8, num_key_value_heads: 4,
+};
+
+export const BENCH_CONFIGS: BenchConfig[] = [
+  { name: 'tiny-moe', config: tinyMoe, batch: 2, seqLen: 256, lr: 1e-3 },
+  { name: 'adamoe', config: tinyMoe, batch: 2, seqLen: 256, lr: 1e-3, nullExperts: { m: 8, topK: 3, targetLoad: 1.5 } },
+  { name: 'mixtral-small', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4 },
+  { name: 'qlora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, qlora: { r: 8, alpha: 16 } },
+];

@@ -1,0 +1,766 @@
+// Node-API binding of the moe-tune kernels. Every function takes the same arguments, in the same
+// order, as the matching method of `Backend` in src/tensor/backend.ts, checks them (types, counts,
+// array lengths, index ranges) and throws one-line errors naming the kernel and the argument.
+// Float64Array inputs are refused: the TypeScript layer routes float64 work to the js backend.
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "adamw.h"
+#include "attention.h"
+#include "cross_entropy.h"
+#include "elementwise.h"
+#include "gemm.h"
+#include "gemm_kernel.h"
+#include "indexing.h"
+#include "reduce.h"
+#include "rmsnorm.h"
+#include "rope.h"
+#include "softmax.h"
+#include "swiglu.h"
+#include "thread_pool.h"
+
+namespace {
+
+constexpr int64_t kMaxCount = (int64_t)1 << 50;
+
+// Saturating product of non-negative counts (a length check then fails cleanly).
+int64_t mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || r > kMaxCount) return kMaxCount;
+  return r;
+}
+
+const char* typed_array_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";
+  }
+}
+
+// Argument reader for one call. After the first failure every reader returns a harmless value
+// and `ok` stays false; the function then returns without running the kernel.
+class Call {
+ public:
+  Call(napi_env env, napi_callback_info info, const char* name, size_t expected) : env_(env), name_(name) {
+    argc_ = kMaxArgs;
+    if (napi_get_cb_info(env, info, &argc_, argv_, nullptr, nullptr) != napi_ok) {
+      fail("could not read the arguments");
+      return;
+    }
+    if (argc_ < expected) fail("expected %zu arguments, got %zu", expected, argc_);
+  }
+
+  bool ok() const { return ok_; }
+  napi_env env() const { return env_; }
+
+  void fail(const char* fmt, ...) {
+    if (!ok_) return;
+    ok_ = false;
+    char msg[400], full[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "moe-tune native %s: %s", name_, msg);
+    napi_throw_error(env_, nullptr, full);
+  }
+
+  napi_valuetype type(size_t i) {
+    napi_valuetype t = napi_undefined;
+    if (ok_ && i < argc_) napi_typeof(env_, argv_[i], &t);
+    return t;
+  }
+
+  bool is_null(size_t i) {
+    napi_valuetype t = type(i);
+    return t == napi_null || t == napi_undefined;
+  }
+
+  // A Float32Array with at least `need` elements.
+  float* f32(size_t i, const char* what, int64_t need) {
+    void* data = typed(i, what, napi_float32_array, need);
+    return static_cast<float*>(data);
+  }
+
+  // An Int32Array with at least `need` elements.
+  const int32_t* i32(size_t i, const char* what, int64_t need) {
+    void* data = typed(i, what, napi_int32_array, need);
+    return static_cast<const int32_t*>(data);
+  }
+
+  // Elements of the typed array at i (0 after a failure).
+  int64_t length(size_t i) {
+    if (!ok_) return 0;
+    napi_typedarray_type t;
+    size_t len = 0;
+    void* data;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(env_, argv_[i], &t, &len, &data, &ab, &off) != napi_ok) return 0;
+    return (int64_t)len;
+  }
+
+  double number(size_t i, const char* what) {
+    if (!ok_) return 0.0;
+    double v = 0.0;
+    if (type(i) != napi_number || napi_get_value_double(env_, argv_[i], &v) != napi_ok) {
+      fail("%s must be a number", what);
+      return 0.0;
+    }
+    return v;
+  }
+
+  // A non-negative integer count.
+  int64_t count(size_t i, const char* what) {
+    double v = number(i, what);
+    if (!ok_) return 0;
+    if (!(v >= 0.0) || v != std::floor(v) || v > (double)kMaxCount) {
+      fail("%s must be a non-negative integer, got %g", what, v);
+      return 0;
+    }
+    return (int64_t)v;
+  }
+
+  int32_t int32(size_t i, const char* what) {
+    double v = number(i, what);
+    if (!ok_) return 0;
+    if (v != std::floor(v) || v < -2147483648.0 || v > 2147483647.0) {
+      fail("%s must be a 32-bit integer, got %g", what, v);
+      return 0;
+    }
+    return (int32_t)v;
+  }
+
+  bool flag(size_t i, const char* what) {
+    if (!ok_) return false;
+    bool b = false;
+    if (type(i) != napi_boolean || napi_get_value_bool(env_, argv_[i], &b) != napi_ok) {
+      fail("%s must be a boolean", what);
+      return false;
+    }
+    return b;
+  }
+
+  // A short string (an op name).
+  void str(size_t i, const char* what, char* buf, size_t cap) {
+    buf[0] = '\0';
+    if (!ok_) return;
+    size_t len = 0;
+    if (type(i) != napi_string || napi_get_value_string_utf8(env_, argv_[i], buf, cap, &len) != napi_ok) {
+      fail("%s must be a string", what);
+      buf[0] = '\0';
+    }
+  }
+
+  // An array of non-negative integers (a shape). Returns the rank.
+  int shape(size_t i, const char* what, int64_t* dims, int maxRank) {
+    if (!ok_) return 0;
+    bool isArray = false;
+    if (i >= argc_ || napi_is_array(env_, argv_[i], &isArray) != napi_ok || !isArray) {
+      fail("%s must be an array of dimensions", what);
+      return 0;
+    }
+    uint32_t n = 0;
+    napi_get_array_length(env_, argv_[i], &n);
+    if ((int)n > maxRank) {
+      fail("%s has rank %u, at most %d is supported", what, n, maxRank);
+      return 0;
+    }
+    for (uint32_t d = 0; d < n; d++) {
+      napi_value e;
+      double v = -1.0;
+      napi_get_element(env_, argv_[i], d, &e);
+      napi_valuetype t;
+      napi_typeof(env_, e, &t);
+      if (t == napi_number) napi_get_value_double(env_, e, &v);
+      if (!(v >= 0.0) || v != std::floor(v) || v > (double)kMaxCount) {
+        fail("%s[%u] must be a non-negative integer", what, d);
+        return 0;
+      }
+      dims[d] = (int64_t)v;
+    }
+    return (int)n;
+  }
+
+  // Indices idx[0..n) must lie in [0, limit).
+  void check_indices(const int32_t* idx, int64_t n, int64_t limit, const char* what, const char* limitName) {
+    if (!ok_) return;
+    for (int64_t i = 0; i < n; i++) {
+      if (idx[i] < 0 || idx[i] >= limit) {
+        fail("%s[%lld] = %d is out of range [0, %s = %lld)", what, (long long)i, idx[i], limitName, (long long)limit);
+        return;
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxArgs = 24;
+
+  void* typed(size_t i, const char* what, napi_typedarray_type want, int64_t need) {
+    if (!ok_) return nullptr;
+    bool isTyped = false;
+    if (i >= argc_ || napi_is_typedarray(env_, argv_[i], &isTyped) != napi_ok || !isTyped) {
+      fail("%s must be a %s", what, typed_array_name(want));
+      return nullptr;
+    }
+    napi_typedarray_type t;
+    size_t len = 0;
+    void* data = nullptr;
+    napi_value ab;
+    size_t off = 0;
+    if (napi_get_typedarray_info(env_, argv_[i], &t, &len, &data, &ab, &off) != napi_ok) {
+      fail("%s: could not read the typed array", what);
+      return nullptr;
+    }
+    if (t != want) {
+      if (t == napi_float64_array && want == napi_float32_array)
+        fail("%s is a Float64Array; the native backend computes in float32 only (float64 runs on the js backend)",
+             what);
+      else
+        fail("%s must be a %s, got a %s", what, typed_array_name(want), typed_array_name(t));
+      return nullptr;
+    }
+    if ((int64_t)len < need) {
+      fail("%s has %zu elements, expected at least %lld", what, len, (long long)need);
+      return nullptr;
+    }
+    return data;
+  }
+
+  napi_env env_;
+  const char* name_;
+  napi_value argv_[kMaxArgs];
+  size_t argc_ = 0;
+  bool ok_ = true;
+};
+
+napi_value undefined(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value make_number(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+bool parse_binary_op(const char* s, mt::BinaryOp& op) {
+  static const struct {
+    const char* name;
+    mt::BinaryOp op;
+  } table[] = {{"add", mt::BinaryOp::Add}, {"sub", mt::BinaryOp::Sub}, {"mul", mt::BinaryOp::Mul},
+               {"div", mt::BinaryOp::Div}, {"max", mt::BinaryOp::Max}, {"min", mt::BinaryOp::Min}};
+  for (auto& e : table)
+    if (!std::strcmp(s, e.name)) return op = e.op, true;
+  return false;
+}
+
+bool parse_unary_op(const char* s, mt::UnaryOp& op) {
+  static const struct {
+    const char* name;
+    mt::UnaryOp op;
+  } table[] = {{"neg", mt::UnaryOp::Neg},         {"exp", mt::UnaryOp::Exp},   {"log", mt::UnaryOp::Log},
+               {"sqrt", mt::UnaryOp::Sqrt},       {"rsqrt", mt::UnaryOp::Rsqrt}, {"square", mt::UnaryOp::Square},
+               {"abs", mt::UnaryOp::Abs},         {"silu", mt::UnaryOp::Silu}, {"sigmoid", mt::UnaryOp::Sigmoid},
+               {"relu", mt::UnaryOp::Relu},       {"tanh", mt::UnaryOp::Tanh}};
+  for (auto& e : table)
+    if (!std::strcmp(s, e.name)) return op = e.op, true;
+  return false;
+}
+
+bool parse_reduce_op(const char* s, mt::ReduceOp& op) {
+  if (!std::strcmp(s, "sum")) return op = mt::ReduceOp::Sum, true;
+  if (!std::strcmp(s, "max")) return op = mt::ReduceOp::Max, true;
+  if (!std::strcmp(s, "min")) return op = mt::ReduceOp::Min, true;
+  return false;
+}
+
+// ------------------------------------------------------------------ pool and build information
+
+napi_value Threads(napi_env env, napi_callback_info) { return make_number(env, mt::pool_threads()); }
+
+// configure(threads): resizes the pool; returns the size.
+napi_value Configure(napi_env env, napi_callback_info info) {
+  Call c(env, info, "configure", 1);
+  int64_t n = c.count(0, "threads");
+  if (c.ok() && (n < 1 || n > 1024)) c.fail("threads must be between 1 and 1024, got %lld", (long long)n);
+  if (!c.ok()) return nullptr;
+  return make_number(env, mt::pool_configure((int)n));
+}
+
+napi_value KernelName(napi_env env, napi_callback_info) {
+  napi_value s;
+  napi_create_string_utf8(env, mt::gemm::kKernelName, NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
+// ------------------------------------------------------------------ dense linear algebra
+
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Call c(env, info, "gemm", 10);
+  bool ta = c.flag(0, "transA"), tb = c.flag(1, "transB");
+  int64_t M = c.count(2, "M"), N = c.count(3, "N"), K = c.count(4, "K");
+  double alpha = c.number(5, "alpha");
+  const float* A = c.f32(6, "A", mul(M, K));
+  const float* B = c.f32(7, "B", mul(K, N));
+  double beta = c.number(8, "beta");
+  float* C = c.f32(9, "C", mul(M, N));
+  if (!c.ok()) return nullptr;
+  mt::sgemm(ta, tb, M, N, K, (float)alpha, A, ta ? M : K, B, tb ? K : N, (float)beta, C, N, 0);
+  return undefined(env);
+}
+
+// ------------------------------------------------------------------ elementwise
+
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Call c(env, info, "binary", 7);
+  char opName[16];
+  c.str(0, "op", opName, sizeof opName);
+  mt::BinaryOp op = mt::BinaryOp::Add;
+  if (c.ok() && !parse_binary_op(opName, op)) c.fail("unknown op '%s' (expected add, sub, mul, div, max, min)", opName);
+  int64_t aShape[mt::kMaxRank], bShape[mt::kMaxRank], outShape[mt::kMaxRank];
+  int aRank = c.shape(2, "aShape", aShape, mt::kMaxRank);
+  int bRank = c.shape(4, "bShape", bShape, mt::kMaxRank);
+  int outRank = c.shape(6, "outShape", outShape, mt::kMaxRank);
+  if (c.ok() && (aRank > outRank || bRank > outRank))
+    c.fail("aShape (rank %d) and bShape (rank %d) must not have more dims than outShape (rank %d)", aRank, bRank,
+           outRank);
+  int64_t aSize = 1, bSize = 1, outSize = 1;
+  for (int d = 0; c.ok() && d < outRank; d++) {
+    int da = d - (outRank - aRank), db = d - (outRank - bRank);
+    if (da >= 0 && aShape[da] != 1 && aShape[da] != outShape[d])
+      c.fail("aShape[%d] = %lld does not broadcast to outShape[%d] = %lld", da, (long long)aShape[da], d,
+             (long long)outShape[d]);
+    if (db >= 0 && bShape[db] != 1 && bShape[db] != outShape[d])
+      c.fail("bShape[%d] = %lld does not broadcast to outShape[%d] = %lld", db, (long long)bShape[db], d,
+             (long long)outShape[d]);
+    outSize = mul(outSize, outShape[d]);
+  }
+  for (int d = 0; d < aRank; d++) aSize = mul(aSize, aShape[d]);
+  for (int d = 0; d < bRank; d++) bSize = mul(bSize, bShape[d]);
+  const float* a = c.f32(1, "a", aSize);
+  const float* b = c.f32(3, "b", bSize);
+  float* out = c.f32(5, "out", outSize);
+  if (!c.ok()) return nullptr;
+  mt::binary(op, a, aShape, aRank, b, bShape, bRank, out, outShape, outRank);
+  return undefined(env);
+}
+
+napi_value Unary(napi_env env, napi_callback_info info) {
+  Call c(env, info, "unary", 4);
+  char opName[16];
+  c.str(0, "op", opName, sizeof opName);
+  mt::UnaryOp op = mt::UnaryOp::Neg;
+  if (c.ok() && !parse_unary_op(opName, op)) c.fail("unknown op '%s'", opName);
+  int64_t n = c.count(3, "n");
+  const float* x = c.f32(1, "x", n);
+  float* out = c.f32(2, "out", n);
+  if (!c.ok()) return nullptr;
+  mt::unary(op, x, out, n);
+  return undefined(env);
+}
+
+napi_value UnaryBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "unaryBackward", 6);
+  char opName[16];
+  c.str(0, "op", opName, sizeof opName);
+  mt::UnaryOp op = mt::UnaryOp::Neg;
+  if (c.ok() && !parse_unary_op(opName, op)) c.fail("unknown op '%s'", opName);
+  int64_t n = c.count(5, "n");
+  const float* x = c.f32(1, "x", n);
+  const float* y = c.f32(2, "y", n);
+  const float* dy = c.f32(3, "dy", n);
+  float* dx = c.f32(4, "dx", n);
+  if (!c.ok()) return nullptr;
+  mt::unary_backward(op, x, y, dy, dx, n);
+  return undefined(env);
+}
+
+napi_value Axpby(napi_env env, napi_callback_info info) {
+  Call c(env, info, "axpby", 5);
+  double alpha = c.number(0, "alpha");
+  double beta = c.number(2, "beta");
+  int64_t n = c.count(4, "n");
+  const float* x = c.f32(1, "x", n);
+  float* out = c.f32(3, "out", n);
+  if (!c.ok()) return nullptr;
+  mt::axpby(alpha, x, beta, out, n);
+  return undefined(env);
+}
+
+napi_value Fill(napi_env env, napi_callback_info info) {
+  Call c(env, info, "fill", 3);
+  double value = c.number(1, "value");
+  int64_t n = c.count(2, "n");
+  float* out = c.f32(0, "out", n);
+  if (!c.ok()) return nullptr;
+  mt::fill(out, (float)value, n);
+  return undefined(env);
+}
+
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  Call c(env, info, "reduce", 6);
+  char opName[16];
+  c.str(0, "op", opName, sizeof opName);
+  mt::ReduceOp op = mt::ReduceOp::Sum;
+  if (c.ok() && !parse_reduce_op(opName, op)) c.fail("unknown op '%s' (expected sum, max, min)", opName);
+  int64_t outer = c.count(2, "outer"), axisLen = c.count(3, "axisLen"), inner = c.count(4, "inner");
+  const float* x = c.f32(1, "x", mul(mul(outer, axisLen), inner));
+  float* out = c.f32(5, "out", mul(outer, inner));
+  if (!c.ok()) return nullptr;
+  mt::reduce(op, x, outer, axisLen, inner, out);
+  return undefined(env);
+}
+
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  Call c(env, info, "sumSquares", 2);
+  int64_t n = c.count(1, "n");
+  const float* x = c.f32(0, "x", n);
+  if (!c.ok()) return nullptr;
+  return make_number(env, mt::sum_squares(x, n));
+}
+
+// ------------------------------------------------------------------ transformer kernels
+
+napi_value RmsnormForward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "rmsnormForward", 7);
+  double eps = c.number(2, "eps");
+  int64_t rows = c.count(3, "rows"), dim = c.count(4, "dim");
+  const float* x = c.f32(0, "x", mul(rows, dim));
+  const float* w = c.f32(1, "w", dim);
+  float* out = c.f32(5, "out", mul(rows, dim));
+  float* rstd = c.f32(6, "rstd", rows);
+  if (!c.ok()) return nullptr;
+  mt::rmsnorm_forward(x, w, (float)eps, rows, dim, out, rstd);
+  return undefined(env);
+}
+
+napi_value RmsnormBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "rmsnormBackward", 8);
+  int64_t rows = c.count(4, "rows"), dim = c.count(5, "dim");
+  const float* dy = c.f32(0, "dy", mul(rows, dim));
+  const float* x = c.f32(1, "x", mul(rows, dim));
+  const float* w = c.f32(2, "w", dim);
+  const float* rstd = c.f32(3, "rstd", rows);
+  float* dx = c.f32(6, "dx", mul(rows, dim));
+  float* dw = c.f32(7, "dw", dim);
+  if (!c.ok()) return nullptr;
+  mt::rmsnorm_backward(dy, x, w, rstd, rows, dim, dx, dw);
+  return undefined(env);
+}
+
+napi_value Rope(napi_env env, napi_callback_info info) {
+  Call c(env, info, "rope", 9);
+  int64_t B = c.count(3, "B"), T = c.count(4, "T"), H = c.count(5, "H"), Dh = c.count(6, "Dh");
+  bool inverse = c.flag(7, "inverse");
+  if (c.ok() && Dh % 2 != 0) c.fail("Dh must be even, got %lld", (long long)Dh);
+  int64_t n = mul(mul(B, T), mul(H, Dh));
+  const float* x = c.f32(0, "x", n);
+  const float* cs = c.f32(1, "cos", mul(T, Dh / 2));
+  const float* sn = c.f32(2, "sin", mul(T, Dh / 2));
+  float* out = c.f32(8, "out", n);
+  if (!c.ok()) return nullptr;
+  mt::rope(x, cs, sn, B, T, H, Dh, inverse, out);
+  return undefined(env);
+}
+
+// Shared checks of the attention shapes; returns false after throwing.
+bool attention_dims(Call& c, size_t at, int64_t& B, int64_t& T, int64_t& S, int64_t& H, int64_t& Hkv, int64_t& Dh) {
+  B = c.count(at, "B");
+  T = c.count(at + 1, "T");
+  S = c.count(at + 2, "S");
+  H = c.count(at + 3, "H");
+  Hkv = c.count(at + 4, "Hkv");
+  Dh = c.count(at + 5, "Dh");
+  if (c.ok() && (Hkv < 1 || H % Hkv != 0))
+    c.fail("H (%lld) must be a positive multiple of Hkv (%lld)", (long long)H, (long long)Hkv);
+  return c.ok();
+}
+
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "attentionForward", 13);
+  int64_t B, T, S, H, Hkv, Dh;
+  attention_dims(c, 3, B, T, S, H, Hkv, Dh);
+  double scale = c.number(9, "scale");
+  bool causal = c.flag(10, "causal");
+  int64_t nq = mul(mul(B, T), mul(H, Dh)), nkv = mul(mul(B, S), mul(Hkv, Dh));
+  const float* q = c.f32(0, "q", nq);
+  const float* k = c.f32(1, "k", nkv);
+  const float* v = c.f32(2, "v", nkv);
+  float* out = c.f32(11, "out", nq);
+  float* lse = c.f32(12, "lse", mul(mul(B, H), T));
+  if (!c.ok()) return nullptr;
+  mt::attention_forward(q, k, v, B, T, S, H, Hkv, Dh, (float)scale, causal, out, lse);
+  return undefined(env);
+}
+
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "attentionBackward", 17);
+  int64_t B, T, S, H, Hkv, Dh;
+  attention_dims(c, 6, B, T, S, H, Hkv, Dh);
+  double scale = c.number(12, "scale");
+  bool causal = c.flag(13, "causal");
+  int64_t nq = mul(mul(B, T), mul(H, Dh)), nkv = mul(mul(B, S), mul(Hkv, Dh));
+  const float* q = c.f32(0, "q", nq);
+  const float* k = c.f32(1, "k", nkv);
+  const float* v = c.f32(2, "v", nkv);
+  const float* out = c.f32(3, "out", nq);
+  const float* lse = c.f32(4, "lse", mul(mul(B, H), T));
+  const float* dout = c.f32(5, "dout", nq);
+  float* dq = c.f32(14, "dq", nq);
+  float* dk = c.f32(15, "dk", nkv);
+  float* dv = c.f32(16, "dv", nkv);
+  if (!c.ok()) return nullptr;
+  mt::attention_backward(q, k, v, out, lse, dout, B, T, S, H, Hkv, Dh, (float)scale, causal, dq, dk, dv);
+  return undefined(env);
+}
+
+napi_value SwigluForward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "swigluForward", 4);
+  int64_t n = c.count(3, "n");
+  const float* g = c.f32(0, "g", n);
+  const float* u = c.f32(1, "u", n);
+  float* out = c.f32(2, "out", n);
+  if (!c.ok()) return nullptr;
+  mt::swiglu_forward(g, u, out, n);
+  return undefined(env);
+}
+
+napi_value SwigluBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "swigluBackward", 6);
+  int64_t n = c.count(5, "n");
+  const float* g = c.f32(0, "g", n);
+  const float* u = c.f32(1, "u", n);
+  const float* dout = c.f32(2, "dout", n);
+  float* dg = c.f32(3, "dg", n);
+  float* du = c.f32(4, "du", n);
+  if (!c.ok()) return nullptr;
+  mt::swiglu_backward(g, u, dout, dg, du, n);
+  return undefined(env);
+}
+
+// Shared shape of the four row-softmax kernels: (a, [b,] rows, cols, out).
+template <void (*Fwd)(const float*, int64_t, int64_t, float*)>
+napi_value RowForward(napi_env env, napi_callback_info info, const char* name) {
+  Call c(env, info, name, 4);
+  int64_t rows = c.count(1, "rows"), cols = c.count(2, "cols");
+  const float* x = c.f32(0, "x", mul(rows, cols));
+  float* out = c.f32(3, "out", mul(rows, cols));
+  if (!c.ok()) return nullptr;
+  Fwd(x, rows, cols, out);
+  return undefined(env);
+}
+
+template <void (*Bwd)(const float*, const float*, int64_t, int64_t, float*)>
+napi_value RowBackward(napi_env env, napi_callback_info info, const char* name) {
+  Call c(env, info, name, 5);
+  int64_t rows = c.count(2, "rows"), cols = c.count(3, "cols");
+  const float* y = c.f32(0, "y", mul(rows, cols));
+  const float* dy = c.f32(1, "dy", mul(rows, cols));
+  float* dx = c.f32(4, "dx", mul(rows, cols));
+  if (!c.ok()) return nullptr;
+  Bwd(y, dy, rows, cols, dx);
+  return undefined(env);
+}
+
+napi_value SoftmaxForward(napi_env env, napi_callback_info info) {
+  return RowForward<mt::softmax_forward>(env, info, "softmaxForward");
+}
+napi_value SoftmaxBackward(napi_env env, napi_callback_info info) {
+  return RowBackward<mt::softmax_backward>(env, info, "softmaxBackward");
+}
+napi_value LogSoftmaxForward(napi_env env, napi_callback_info info) {
+  return RowForward<mt::log_softmax_forward>(env, info, "logSoftmaxForward");
+}
+napi_value LogSoftmaxBackward(napi_env env, napi_callback_info info) {
+  return RowBackward<mt::log_softmax_backward>(env, info, "logSoftmaxBackward");
+}
+
+// Targets must be in [0, V) or equal ignoreIndex.
+void check_targets(Call& c, const int32_t* targets, int64_t rows, int64_t V, int32_t ignoreIndex) {
+  if (!c.ok()) return;
+  for (int64_t r = 0; r < rows; r++) {
+    int32_t t = targets[r];
+    if (t != ignoreIndex && (t < 0 || t >= V)) {
+      c.fail("targets[%lld] = %d is out of range [0, V = %lld) and is not ignoreIndex (%d)", (long long)r, t,
+             (long long)V, ignoreIndex);
+      return;
+    }
+  }
+}
+
+napi_value CrossEntropyForward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "crossEntropyForward", 7);
+  int64_t rows = c.count(2, "rows"), V = c.count(3, "V");
+  int32_t ignoreIndex = c.int32(4, "ignoreIndex");
+  const float* logits = c.f32(0, "logits", mul(rows, V));
+  const int32_t* targets = c.i32(1, "targets", rows);
+  float* losses = c.f32(5, "losses", rows);
+  float* lse = c.f32(6, "lse", rows);
+  check_targets(c, targets, rows, V, ignoreIndex);
+  if (!c.ok()) return nullptr;
+  mt::cross_entropy_forward(logits, targets, rows, V, ignoreIndex, losses, lse);
+  return undefined(env);
+}
+
+napi_value CrossEntropyBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "crossEntropyBackward", 8);
+  int64_t rows = c.count(4, "rows"), V = c.count(5, "V");
+  int32_t ignoreIndex = c.int32(6, "ignoreIndex");
+  const float* logits = c.f32(0, "logits", mul(rows, V));
+  const int32_t* targets = c.i32(1, "targets", rows);
+  const float* lse = c.f32(2, "lse", rows);
+  const float* dlosses = c.f32(3, "dlosses", rows);
+  float* dlogits = c.f32(7, "dlogits", mul(rows, V));
+  check_targets(c, targets, rows, V, ignoreIndex);
+  if (!c.ok()) return nullptr;
+  mt::cross_entropy_backward(logits, targets, lse, dlosses, rows, V, ignoreIndex, dlogits);
+  return undefined(env);
+}
+
+// ------------------------------------------------------------------ indexing
+
+// Rows of length dim held by the typed array at i (for index range checks).
+int64_t rows_of(Call& c, size_t i, int64_t dim) { return dim > 0 ? c.length(i) / dim : 0; }
+
+napi_value GatherRows(napi_env env, napi_callback_info info) {
+  Call c(env, info, "gatherRows", 5);
+  int64_t n = c.count(2, "n"), dim = c.count(3, "dim");
+  const float* src = c.f32(0, "src", 0);
+  const int32_t* idx = c.i32(1, "idx", n);
+  float* out = c.f32(4, "out", mul(n, dim));
+  if (dim > 0) c.check_indices(idx, n, rows_of(c, 0, dim), "idx", "rows of src");
+  if (!c.ok()) return nullptr;
+  mt::gather_rows(src, idx, n, dim, out);
+  return undefined(env);
+}
+
+napi_value ScatterAddRows(napi_env env, napi_callback_info info) {
+  Call c(env, info, "scatterAddRows", 6);
+  int64_t n = c.count(3, "n"), dim = c.count(4, "dim");
+  const float* src = c.f32(0, "src", mul(n, dim));
+  const int32_t* idx = c.i32(1, "idx", n);
+  const float* w = c.is_null(2) ? nullptr : c.f32(2, "w", n);
+  float* out = c.f32(5, "out", 0);
+  if (dim > 0) c.check_indices(idx, n, rows_of(c, 5, dim), "idx", "rows of out");
+  if (!c.ok()) return nullptr;
+  mt::scatter_add_rows(src, idx, w, n, dim, out);
+  return undefined(env);
+}
+
+napi_value GatherRowDot(napi_env env, napi_callback_info info) {
+  Call c(env, info, "gatherRowDot", 6);
+  int64_t n = c.count(3, "n"), dim = c.count(4, "dim");
+  const float* a = c.f32(0, "a", 0);
+  const int32_t* idx = c.i32(1, "idx", n);
+  const float* b = c.f32(2, "b", mul(n, dim));
+  float* out = c.f32(5, "out", n);
+  if (dim > 0) c.check_indices(idx, n, rows_of(c, 0, dim), "idx", "rows of a");
+  if (!c.ok()) return nullptr;
+  mt::gather_row_dot(a, idx, b, n, dim, out);
+  return undefined(env);
+}
+
+napi_value TakeAlongRows(napi_env env, napi_callback_info info) {
+  Call c(env, info, "takeAlongRows", 6);
+  int64_t rows = c.count(2, "rows"), cols = c.count(3, "cols"), k = c.count(4, "k");
+  const float* x = c.f32(0, "x", mul(rows, cols));
+  const int32_t* idx = c.i32(1, "idx", mul(rows, k));
+  float* out = c.f32(5, "out", mul(rows, k));
+  c.check_indices(idx, mul(rows, k), cols, "idx", "cols");
+  if (!c.ok()) return nullptr;
+  mt::take_along_rows(x, idx, rows, cols, k, out);
+  return undefined(env);
+}
+
+napi_value TakeAlongRowsBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "takeAlongRowsBackward", 6);
+  int64_t rows = c.count(2, "rows"), cols = c.count(3, "cols"), k = c.count(4, "k");
+  const float* dy = c.f32(0, "dy", mul(rows, k));
+  const int32_t* idx = c.i32(1, "idx", mul(rows, k));
+  float* dx = c.f32(5, "dx", mul(rows, cols));
+  c.check_indices(idx, mul(rows, k), cols, "idx", "cols");
+  if (!c.ok()) return nullptr;
+  mt::take_along_rows_backward(dy, idx, rows, cols, k, dx);
+  return undefined(env);
+}
+
+// ------------------------------------------------------------------ optimizer
+
+napi_value Adamw(napi_env env, napi_callback_info info) {
+  Call c(env, info, "adamw", 13);
+  int64_t n = c.count(4, "n");
+  float* p = c.f32(0, "p", n);
+  const float* g = c.f32(1, "g", n);
+  float* m = c.f32(2, "m", n);
+  float* v = c.f32(3, "v", n);
+  double lr = c.number(5, "lr"), b1 = c.number(6, "b1"), b2 = c.number(7, "b2"), eps = c.number(8, "eps");
+  double wd = c.number(9, "wd"), bc1 = c.number(10, "bc1"), bc2 = c.number(11, "bc2");
+  double gradScale = c.number(12, "gradScale");
+  if (!c.ok()) return nullptr;
+  mt::adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gradScale);
+  return undefined(env);
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  static const struct {
+    const char* name;
+    napi_callback fn;
+  } fns[] = {
+      {"threads", Threads},
+      {"configure", Configure},
+      {"kernelName", KernelName},
+      {"gemm", Gemm},
+      {"binary", Binary},
+      {"unary", Unary},
+      {"unaryBackward", UnaryBackward},
+      {"axpby", Axpby},
+      {"fill", Fill},
+      {"reduce", Reduce},
+      {"sumSquares", SumSquares},
+      {"rmsnormForward", RmsnormForward},
+      {"rmsnormBackward", RmsnormBackward},
+      {"rope", Rope},
+      {"attentionForward", AttentionForward},
+      {"attentionBackward", AttentionBackward},
+      {"swigluForward", SwigluForward},
+      {"swigluBackward", SwigluBackward},
+      {"softmaxForward", SoftmaxForward},
+      {"softmaxBackward", SoftmaxBackward},
+      {"logSoftmaxForward", LogSoftmaxForward},
+      {"logSoftmaxBackward", LogSoftmaxBackward},
+      {"crossEntropyForward", CrossEntropyForward},
+      {"crossEntropyBackward", CrossEntropyBackward},
+      {"gatherRows", GatherRows},
+      {"scatterAddRows", ScatterAddRows},
+      {"gatherRowDot", GatherRowDot},
+      {"takeAlongRows", TakeAlongRows},
+      {"takeAlongRowsBackward", TakeAlongRowsBackward},
+      {"adamw", Adamw},
+  };
+  for (auto& f : fns) {
+    napi_value fn;
+    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn) != napi_ok) return nullptr;
+    if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
+  }
+  return exports;
+}
