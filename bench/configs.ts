@@ -1,6 +1,7 @@
 /**
  * The fixed benchmark configurations (issue 10). Each is a config.json object plus the batch shape;
- * `adamoe` adds AdaMoE null experts, `qlora` runs the base in NF4 with LoRA r 8 on all projections.
+ * `adamoe` adds AdaMoE null experts, `lora` trains LoRA r 8 on all projections of a float base,
+ * `qlora` the same on an NF4 base.
  */
 export interface BenchConfig {
   name: string;
@@ -9,8 +10,8 @@ export interface BenchConfig {
   seqLen: number;
   /** AdaMoE: null experts and raised top-k (gate2 rows biased for a measured load near `targetLoad`). */
   nullExperts?: { m: number; topK: number; targetLoad: number };
-  /** QLoRA: 4-bit base, LoRA rank on all projections. */
-  qlora?: { r: number; alpha: number };
+  /** LoRA on all projections, on a float base or (quantize) an NF4 base (QLoRA). */
+  lora?: { r: number; alpha: number; quantize: boolean };
   lr: number;
 }
 
@@ -30,5 +31,6 @@ export const BENCH_CONFIGS: BenchConfig[] = [
   { name: 'tiny-moe', config: tinyMoe, batch: 2, seqLen: 256, lr: 1e-3 },
   { name: 'adamoe', config: tinyMoe, batch: 2, seqLen: 256, lr: 1e-3, nullExperts: { m: 8, topK: 3, targetLoad: 1.5 } },
   { name: 'mixtral-small', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4 },
-  { name: 'qlora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, qlora: { r: 8, alpha: 16 } },
+  { name: 'lora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, lora: { r: 8, alpha: 16, quantize: false } },
+  { name: 'qlora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, lora: { r: 8, alpha: 16, quantize: true } },
 ];

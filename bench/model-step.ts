@@ -16,7 +16,7 @@ import { createModel } from '../src/models/create.js';
 import { nextTokenTargets, type CausalLM } from '../src/models/causal-lm.js';
 import { stateDict } from '../src/models/save.js';
 import { AdamW } from '../src/train/adamw.js';
-import { backward, getBackend, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
+import { backward, getBackend, poolStats, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 import { kernelTimings, resetKernelTimings, type KernelTiming } from '../src/tensor/backends/profiler.js';
 import { BENCH_CONFIGS, type BenchConfig } from './configs.js';
 import { prepareVariant } from './variants.js';
@@ -34,6 +34,10 @@ export interface StepResult {
   first_loss: number;
   load: number | null;
   peak_rss_mb: number;
+  /** Pooled memory one step uses (activations, saved tensors, intermediate gradients), MiB. */
+  activation_mb: number;
+  /** Bytes of the model's parameter tensors (float; 4-bit layers are not parameters), MiB. */
+  param_mb: number;
   torch_ms_per_step: number | null;
   torch_first_loss: number | null;
   torch_load: number | null;
@@ -76,7 +80,8 @@ function runTorch(cfg: BenchConfig, model: CausalLM, ids: Tensor, targets: Tenso
   } catch {
     return 'PyTorch not found for /usr/bin/python3 (apt-get install python3-torch python3-numpy libopenblas0-pthread)';
   }
-  if (cfg.qlora) return 'no PyTorch QLoRA reference (bitsandbytes is not available on CPU here)';
+  if (cfg.lora?.quantize) return 'no PyTorch QLoRA reference (bitsandbytes does not run on this CPU-only machine)';
+  if (cfg.lora) return 'no PyTorch LoRA reference (peft is not installed for /usr/bin/python3)';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-tune-bench-'));
   try {
     writeSafetensors(path.join(dir, 'w.safetensors'), stateDict(model).map(([name, data, shape]) => ({ name, dtype: 'F32', shape, data })));
@@ -109,7 +114,7 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
   const steps = opts.steps ?? 5;
   const model = createModel(cfg.config, { seed: 42, std: 0.02 });
   const { ids, targets } = batchFor(cfg);
-  const prepared = await prepareVariant(cfg, model);
+  const prepared = await prepareVariant(cfg, model, ids);
   const trainModel = prepared.model;
   const params = new Map([...trainModel.parameters()].filter(([, p]) => p.requiresGrad));
   const opt = new AdamW(params, { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
@@ -159,6 +164,8 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
     first_loss: losses[0]!,
     load,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    activation_mb: poolStats().pooledBytes / 2 ** 20,
+    param_mb: [...trainModel.parameters().values()].reduce((a, p) => a + p.size * 4, 0) / 2 ** 20,
     torch_ms_per_step: t?.ms ?? null,
     torch_first_loss: t?.loss ?? null,
     torch_load: t?.load ?? null,

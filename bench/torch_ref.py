@@ -91,8 +91,11 @@ class Attention(torch.nn.Module):
 
 
 def linear(W, name):
-    lin = torch.nn.Linear(1, 1, bias=False)
+    bias_name = name[: -len("weight")] + "bias"
+    lin = torch.nn.Linear(1, 1, bias=bias_name in W)
     lin.weight = torch.nn.Parameter(W[name])
+    if bias_name in W:
+        lin.bias = torch.nn.Parameter(W[bias_name])
     return lin
 
 

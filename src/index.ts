@@ -1,11 +1,18 @@
 /**
  * moe-tune's public library API: load -> surgery -> train -> save, on our own engine.
+ *
+ *   import { loadModel, applySurgery, nullExpertsPass, finetune, saveModel } from 'moe-tune';
+ *
+ * Importing this module also registers the LoRA / Mo-LoRA builders, so surgered checkpoints load.
  */
+// engine
 export * from './tensor/index.js';
+
+// models
 export { loadModel, loadModelConfig, type LoadedModel } from './models/load.js';
 export { saveModel, stateDict, type SaveOptions } from './models/save.js';
 export { createModel, configFromJson } from './models/create.js';
-export { buildCausalLM, type BuildOptions } from './models/build.js';
+export { buildCausalLM, registerLayerExtension, type BuildOptions } from './models/build.js';
 export { CausalLM, DecoderStack, nextTokenTargets, IGNORE_INDEX } from './models/causal-lm.js';
 export { ForwardContext } from './models/forward-context.js';
 export { Module, ModuleList } from './models/module.js';
@@ -15,8 +22,32 @@ export { KvCache } from './models/kv-cache.js';
 export type { ModelConfig, MoeConfig, MoeTuneExtensions } from './models/config.js';
 export { ARCHITECTURES, resolveArchitecture } from './models/registry.js';
 export type { WeightSource, WeightKind } from './models/weight-source.js';
-export type { Router, RouterSpec, Routing, RoutingStats, RoutingRecord, RouterLayout } from './routers/router.js';
+
+// routers and losses
+export type { Router, RouterSpec, Routing, RoutingStats, RoutingRecord, RouterLayout, RandomStateful } from './routers/router.js';
 export { ROUTERS, createRouter, parseRouterSpec } from './routers/registry.js';
+export { RouterStatsAccumulator, scoredPositions, flopsAgainstTopK } from './routers/stats.js';
 export type { AuxLoss, WeightedAuxLoss } from './losses/aux-loss.js';
+export { AUX_LOSSES, createAuxLoss, createWeightedAuxLoss, type AuxLossSpec } from './losses/registry.js';
 export { createSchedule, type Schedule, type ScheduleSpec } from './losses/schedule.js';
-export { AdamW, type AdamWOptions } from './train/adamw.js';
+
+// adapters, surgery, conversions, quantisation
+export * from './lora/index.js';
+export * from './adapters/index.js';
+export * from './convert/index.js';
+export * from './quant/index.js';
+
+// data, training, evaluation
+export { MoeTokenizer } from './data/tokenizer.js';
+export { trainByteLevelBpe } from './data/bpe-trainer.js';
+export { loadBrownCorpus } from './data/brown-corpus.js';
+export { loadTokenizedDataset } from './data/load-dataset.js';
+export * from './train/index.js';
+export { perplexity, type PerplexityOptions, type PerplexityResult } from './eval/perplexity.js';
+export { multipleChoice, readMultipleChoice } from './eval/multiple-choice.js';
+export { generate, type GenerateOptions, type GenerateResult } from './eval/generate.js';
+export { runSweep, parseRouterSeries } from './eval/router-sweep.js';
+export { buildRunReport } from './report/run-report.js';
+
+// Hugging Face Hub
+export * from './hub/index.js';

@@ -38,7 +38,7 @@ interface GlobalOptions {
 export function buildProgram(): Command {
   const program = new Command('moe-tune');
   program
-    .description('Adapt pretrained Mixture-of-Experts and dense LLMs: inspect, evaluate, generate, sweep routers, report.')
+    .description('Adapt pretrained Mixture-of-Experts and dense LLMs: pretrain, surgery, (Q)LoRA fine-tuning from paper recipes, evaluate, generate, sweep routers, report, Hub pull / push.')
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--backend <backend>', 'compute backend (default: $MOE_TUNE_BACKEND, else auto)').choices([...BACKEND_CHOICES]))
     .option('--threads <n>', 'threads for the native backend (sets MOE_TUNE_THREADS)', intArg(1))
@@ -49,6 +49,8 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(`moe-tune: ${str.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
     })
     .addHelpText('after', examples([
+      ['moe-tune demo', 'the whole pipeline on the built-in Brown corpus in a minute or two'],
+      ['moe-tune train --recipe adamoe-mixtral-qlora --tiny --out runs/adamoe', 'a paper recipe\'s tiny variant (recipes/README.md)'],
       ['moe-tune info --model ./tiny-mixtral', 'what a checkpoint is (no weights read)'],
       ['moe-tune eval --model ./tiny-mixtral --data ids.jsonl --json', 'perplexity and router statistics'],
       ['moe-tune sweep --model ./tiny-mixtral --data ids.jsonl --router top-k:k=1..4', 'quality vs activated experts'],

@@ -6,13 +6,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MoeTokenizer } from '../data/tokenizer.js';
 import { requireModelDir } from '../io/index.js';
-import { loadModel, type LoadedModel } from '../models/load.js';
+import type { CausalLM } from '../models/causal-lm.js';
+import type { ModelConfig } from '../models/config.js';
+import { loadModel } from '../models/load.js';
+import { isQuantizedModelDir, loadModelQuantized } from '../quant/index.js';
 import { createRouter, parseRouterSpec } from '../routers/registry.js';
 import type { Router } from '../routers/router.js';
 
-export function openModel(dir: string): LoadedModel {
+/** Loads a model directory: float weights, or a saved 4-bit (NF4) model as such. */
+export function openModel(dir: string): { model: CausalLM; config: ModelConfig; quantized: boolean } {
   requireModelDir(dir);
-  return loadModel(dir);
+  if (isQuantizedModelDir(dir)) {
+    const q = loadModelQuantized(dir);
+    return { model: q.model, config: q.config, quantized: true };
+  }
+  const l = loadModel(dir);
+  return { model: l.model, config: l.config, quantized: false };
 }
 
 /** The model directory's tokenizer; the error names the missing file. */

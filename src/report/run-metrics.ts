@@ -46,14 +46,20 @@ export function numericFields(rows: readonly MetricRow[]): string[] {
   return [...seen];
 }
 
-/** Auxiliary losses: numeric fields naming a loss, other than loss and lm_loss. */
+/**
+ * Auxiliary losses: numeric fields naming a loss (other than loss, lm_loss and eval_*), and the
+ * fields the trainer logs with a `<name>_weight` companion (its aux losses, e.g. adamoe-balance).
+ */
 export function auxLossFields(rows: readonly MetricRow[]): string[] {
-  return numericFields(rows).filter((k) => !KNOWN_FIELDS.has(k) && /loss/i.test(k));
+  const fields = numericFields(rows);
+  const present = new Set(fields);
+  return fields.filter((k) => !KNOWN_FIELDS.has(k) && !k.startsWith('eval_') && (/loss/i.test(k) || present.has(`${k}_weight`)));
 }
 
-/** Other numeric fields (grad norm, eval metrics, ...). */
+/** Other numeric fields (grad norm, eval metrics, aux-loss weights, ...). */
 export function otherNumericFields(rows: readonly MetricRow[]): string[] {
-  return numericFields(rows).filter((k) => !KNOWN_FIELDS.has(k) && !/loss/i.test(k));
+  const aux = new Set(auxLossFields(rows));
+  return numericFields(rows).filter((k) => !KNOWN_FIELDS.has(k) && !aux.has(k));
 }
 
 /**

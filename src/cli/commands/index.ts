@@ -3,16 +3,28 @@
  * this folder exporting a CliCommand, added here.
  */
 import type { CliCommand } from '../command.js';
+import { convertCommand } from './convert.js';
+import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
 import { generateCommand } from './generate.js';
+import { hubCommand } from './hub.js';
 import { infoCommand } from './info.js';
+import { pretrainCommand } from './pretrain.js';
 import { reportCommand } from './report.js';
+import { surgeryCommand } from './surgery.js';
 import { sweepCommand } from './sweep.js';
+import { trainCommand } from './train.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   infoCommand,
   evalCommand,
+  surgeryCommand,
+  convertCommand,
+  trainCommand,
+  pretrainCommand,
   generateCommand,
   sweepCommand,
   reportCommand,
+  hubCommand,
+  demoCommand,
 ];

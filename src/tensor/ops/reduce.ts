@@ -13,7 +13,7 @@ const ZERO64 = new Float64Array(1);
  */
 export function broadcastInto(g: Tensor, gShape: readonly number[], shape: readonly number[], out: Float32Array | Float64Array, beta: 0 | 1): void {
   const k = kernelsFor(g);
-  if (beta === 0) k.binary('add', g.f, gShape, g.dtype === 'float64' ? ZERO64 : ZERO32, [1], out, shape);
+  if (beta === 0) k.binary('add', g.f, gShape, g.dtype === 'float64' ? ZERO64 : ZERO32, [], out, shape);
   else k.binary('add', out, shape, g.f, gShape, out, shape);
 }
 

@@ -26,6 +26,9 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
 /** Elementwise a (op) b with numpy broadcasting, see Backend.binary. */
 export function binary(op: BinaryOp, a: FloatArray, aShape: readonly number[], b: FloatArray,
   bShape: readonly number[], out: FloatArray, outShape: readonly number[]): void {
+  if (aShape.length > outShape.length || bShape.length > outShape.length) {
+    throw new Error(`binary ${op}: operand shapes [${aShape.join(', ')}] and [${bShape.join(', ')}] have more dims than the output [${outShape.join(', ')}]`);
+  }
   let n = 1;
   for (const d of outShape) n *= d;
   const aSize = sizeOf(aShape) === n;

@@ -1,0 +1,114 @@
+/**
+ * `moe-tune convert decompose|merge|export-peft|import-peft`: model conversions. Every --out is
+ * written atomically (temp directory, then rename) and never replaces a non-empty directory
+ * without --force.
+ */
+import type { Command } from 'commander';
+import { decomposeFfn, exportPeftAdapter, importPeftAdapter, mergeLora } from '../../convert/index.js';
+import { examples, type CliCommand } from '../command.js';
+import { hasTokenizer, openModel } from '../model-access.js';
+import { writeModelDir } from '../model-output.js';
+import { intArg } from '../options.js';
+import { printJson } from '../output.js';
+import { requireFreshOut } from '../run-dir.js';
+
+interface CommonOptions {
+  model: string;
+  out: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+function done(o: CommonOptions, what: string, extra: Record<string, unknown> = {}): void {
+  if (o.json) printJson({ model: o.model, out: o.out, ...extra });
+  else process.stdout.write(`${what}\nwrote ${o.out}\n`);
+}
+
+function tokFrom(dir: string): string | null {
+  return hasTokenizer(dir) ? dir : null;
+}
+
+async function decomposeAction(o: CommonOptions & { experts: number; layers?: string }): Promise<void> {
+  requireFreshOut(o.out, o.force);
+  const layers = o.layers === undefined ? undefined : o.layers.split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--layers '${o.layers}': expected layer indices like 0,2,4`);
+    return n;
+  });
+  const { model } = openModel(o.model);
+  const res = decomposeFfn(model, { experts: o.experts, ...(layers ? { layers } : {}) });
+  await writeModelDir(res.model, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
+  done(o, res.notes.join('\n'), { architecture: res.model.config.architecture, experts: o.experts, notes: res.notes });
+}
+
+async function mergeAction(o: CommonOptions & { adapter?: string }): Promise<void> {
+  requireFreshOut(o.out, o.force);
+  const { model, quantized } = openModel(o.model);
+  if (quantized) throw new Error(`${o.model}: a 4-bit model; merge LoRA into a float base (load the float checkpoint)`);
+  let imported = 0;
+  if (o.adapter) imported = importPeftAdapter(model, o.adapter).modules.length;
+  const merged = mergeLora(model);
+  await writeModelDir(merged, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
+  done(o, `merged LoRA into ${merged.config.architecture}${o.adapter ? ` (${imported} modules from ${o.adapter})` : ''}`, { architecture: merged.config.architecture, adapter: o.adapter ?? null });
+}
+
+async function exportAction(o: CommonOptions & { base?: string }): Promise<void> {
+  requireFreshOut(o.out, o.force);
+  const { model } = openModel(o.model);
+  const res = await exportPeftAdapter(model, o.out, { baseModelNameOrPath: o.base ?? null, force: o.force });
+  done(o, `PEFT adapter: ${res.keys.length / 2} LoRA modules (${res.files.join(', ')})`, { files: res.files, keys: res.keys.length, config: res.config });
+}
+
+async function importAction(o: CommonOptions & { adapter: string }): Promise<void> {
+  requireFreshOut(o.out, o.force);
+  const { model } = openModel(o.model);
+  const res = importPeftAdapter(model, o.adapter);
+  await writeModelDir(model, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
+  done(o, `applied the PEFT adapter ${o.adapter} to ${res.modules.length} modules`, { adapter: o.adapter, modules: res.modules, base_model_name_or_path: res.baseModelNameOrPath });
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--out <dir>', 'output directory (written atomically)')
+    .option('--force', 'replace an existing non-empty --out')
+    .option('--json', 'print the result as JSON');
+}
+
+export const convertCommand: CliCommand = {
+  name: 'convert',
+  register(program: Command) {
+    const convert = program.command('convert')
+      .description('model conversions: XMoE FFN decomposition, LoRA merge, PEFT adapter export / import')
+      .addHelpText('after', examples([
+        ['moe-tune convert decompose --model ./llama --experts 8 --out ./llama-xmoe', 'dense FFNs -> 8 small experts each (XMoE)'],
+        ['moe-tune convert merge --model runs/x/final/model --out ./merged', 'fold LoRA into the base weights (a plain Llama / Mixtral)'],
+        ['moe-tune convert export-peft --model runs/x/final/model --out ./adapter --base meta-llama/Llama-2-7b-hf', 'adapter_config.json + adapter_model.safetensors'],
+        ['moe-tune convert import-peft --model ./llama --adapter ./adapter --out ./llama-lora', 'a PEFT adapter onto a base model'],
+      ]));
+    common(convert.command('decompose'))
+      .description("XMoE (paper 001): each dense FFN -> N small experts and a zero router, outputs scaled by N (moe-tune's choice: the dense function at threshold t=1, capacity=N)")
+      .requiredOption('--experts <n>', 'experts per FFN (must divide intermediate_size)', intArg(2))
+      .option('--layers <list>', 'decoder layers to decompose, e.g. 1,3,5 (default: all)')
+      .addHelpText('after', examples([['moe-tune convert decompose --model ./llama --experts 8 --out ./llama-xmoe', 'every FFN into 8 experts']]))
+      .action((o: CommonOptions & { experts: number; layers?: string }) => decomposeAction(o));
+    common(convert.command('merge'))
+      .description('fold LoRA (of the model, or of a PEFT --adapter applied first) into the base weights')
+      .option('--adapter <dir>', 'a PEFT adapter directory to apply before merging')
+      .addHelpText('after', examples([
+        ['moe-tune convert merge --model runs/x/final/model --out ./merged', 'a model saved with LoRA'],
+        ['moe-tune convert merge --model ./llama --adapter ./adapter --out ./merged', 'a base plus a PEFT adapter'],
+      ]))
+      .action((o: CommonOptions & { adapter?: string }) => mergeAction(o));
+    common(convert.command('export-peft'))
+      .description("write the model's LoRA as a PEFT adapter (adapter_config.json + adapter_model.safetensors, PEFT key names)")
+      .option('--base <name>', 'base_model_name_or_path for adapter_config.json (a Hub id or a path)')
+      .addHelpText('after', examples([['moe-tune convert export-peft --model runs/x/final/model --out ./adapter --base meta-llama/Llama-2-7b-hf', 'loadable with PeftModel.from_pretrained']]))
+      .action((o: CommonOptions & { base?: string }) => exportAction(o));
+    common(convert.command('import-peft'))
+      .description('apply a PEFT LoRA adapter to a model and save the model with its LoRA layers')
+      .requiredOption('--adapter <dir>', 'PEFT adapter directory')
+      .addHelpText('after', examples([['moe-tune convert import-peft --model ./llama --adapter ./adapter --out ./llama-lora', 'then train / eval / merge it']]))
+      .action((o: CommonOptions & { adapter: string }) => importAction(o));
+  },
+};
