@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
 
 export default defineConfig({
+  resolve: {
+    // the examples import the package by name, as users do
+    alias: { 'moe-tune': fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,

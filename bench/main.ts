@@ -8,6 +8,7 @@
  *   npm run bench -- --engine             GEMM GFLOP/s and per-kernel ms on native and js
  *   npm run bench -- --moe-layer          MoE layer fwd+bwd: top-2 vs null experts at load 1.5
  *   npm run bench -- --qlora              QLoRA vs float-base LoRA tokens/s and peak RSS
+ *   npm run bench -- --load-memory        peak RSS of loading a ~500 MB bf16 checkpoint
  *
  * Each model config runs in its own process (peak RSS is per process) and, in the same run, the
  * identical model in PyTorch via bench/torch_ref.py when /usr/bin/python3 has torch.
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { getBackend, Rng } from '../src/tensor/index.js';
 import { BENCH_CONFIGS } from './configs.js';
 import { runEngineBench } from './engine.js';
+import { runLoadMemoryBench } from './load-memory.js';
 import type { StepResult } from './model-step.js';
 import { runMoeLayerBench } from './moe-layer.js';
 import { runQloraBench } from './qlora.js';
@@ -106,6 +108,10 @@ if (flag('--moe-layer')) {
 } else if (flag('--qlora')) {
   const r = await runQloraBench();
   mergeResult('qlora', { date: new Date().toISOString(), ...r });
+  console.log(JSON.stringify(r, null, 2));
+} else if (flag('--load-memory')) {
+  const r = await runLoadMemoryBench();
+  mergeResult('load_memory', { date: new Date().toISOString(), ...r });
   console.log(JSON.stringify(r, null, 2));
 } else {
   await modelBench();

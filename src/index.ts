@@ -42,6 +42,8 @@ export { MoeTokenizer } from './data/tokenizer.js';
 export { trainByteLevelBpe } from './data/bpe-trainer.js';
 export { loadBrownCorpus } from './data/brown-corpus.js';
 export { loadTokenizedDataset } from './data/load-dataset.js';
+export { packDocuments, type PackedSequences } from './data/packing.js';
+export { tokenizeTexts, readTextDataset } from './data/text-dataset.js';
 export * from './train/index.js';
 export { perplexity, type PerplexityOptions, type PerplexityResult } from './eval/perplexity.js';
 export { multipleChoice, readMultipleChoice } from './eval/multiple-choice.js';
