@@ -23,7 +23,7 @@
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Backend, BinaryOp, FloatArray, ReduceOp, UnaryOp } from '../src/tensor/backend.js';
+import { gemmGroupedReference, type Backend, type BinaryOp, type FloatArray, type ReduceOp, type UnaryOp } from '../src/tensor/backend.js';
 import { jsBackend } from '../src/tensor/backends/js/index.js';
 import { loadNativeBackend, nativeAddonPath } from '../src/tensor/backends/native/index.js';
 
@@ -169,6 +169,71 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     for (const [M, N, K] of [[512, 512, 256], [128, 512, 256], [300, 257, 129], [2, 700, 300], [700, 3, 300]] as const) {
       for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) checkGemm(ta, tb, M, N, K, 1, 0);
     }
+  });
+
+  it('gemm: skinny shapes (one side 2..16: router and LoRA products), every transpose combination, beta 0 / 1 / 0.5', () => {
+    // short side 2, 8 (one group), 9 and 16 (two groups) against long sides that split across
+    // threads and leave partial vectors (1100, 301), K with a partial 16-lane tail (300, 1030, 7)
+    let cases = 0;
+    for (const [S, L, K] of [[8, 1100, 300], [16, 301, 1030], [9, 1100, 7], [2, 513, 256], [13, 40, 33]] as const) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          checkGemm(ta, tb, L, S, K, [1, 0.75, -1.5][cases % 3]!, [0, 1, 0.5][cases % 3]!);  // short N
+          checkGemm(ta, tb, S, L, K, [1, 0.75, -1.5][cases % 3]!, [0.5, 0, 1][cases % 3]!);  // short M
+          cases++;
+        }
+      }
+    }
+    expect(cases).toBe(20);
+  });
+
+  it('gemmGrouped: equals gemm on each product (bitwise) and the js reference loop; views into shared buffers', () => {
+    expect(typeof nb.gemmGrouped).toBe('function');
+    // expert-like groups: token counts 0..300 over 8 experts, sliced from one gathered buffer
+    const counts = [98, 0, 5, 13, 300, 150, 64, 1];
+    const total = counts.reduce((a, b) => a + b, 0);
+    for (const [ta, tb] of [[false, true], [false, false], [true, false], [true, true]] as const) {
+      for (const beta of [0, 1]) {
+        const N = 96;
+        const K = 70;
+        // forward-like (M = tokens): A_i = rows of one [total, K] buffer; TN weight-gradient-like
+        // (K = tokens) when ta: A_i = [tokens, N]^T slices
+        const Ms = Int32Array.from(counts.map((c) => (ta ? N : c)));
+        const Ks = Int32Array.from(counts.map((c) => (ta ? c : K)));
+        const Ns = Int32Array.from(counts.map(() => (ta ? K : N)));
+        const Abuf = r.f32(total * Math.max(N, K));
+        const As: Float32Array[] = [];
+        const Bs: Float32Array[] = [];
+        const Cs: Float32Array[] = [];
+        const Cref: Float32Array[] = [];
+        const Cjs: Float64Array[] = [];
+        let off = 0;
+        for (let i = 0; i < counts.length; i++) {
+          const [M, Nn, Kk] = [Ms[i]!, Ns[i]!, Ks[i]!];
+          As.push(Abuf.subarray(off, off + M * Kk));
+          off += counts[i]! * Math.max(N, K);
+          Bs.push(r.f32(Kk * Nn));
+          const c0 = beta === 0 ? new Float32Array(M * Nn).fill(NaN) : r.f32(M * Nn);
+          Cs.push(copy(c0));
+          Cref.push(copy(c0));
+          Cjs.push(Float64Array.from(c0));
+        }
+        nb.gemmGrouped!(ta, tb, Ms, Ns, Ks, 0.75, As, Bs, beta, Cs);
+        for (let i = 0; i < counts.length; i++) {
+          nb.gemm(ta, tb, Ms[i]!, Ns[i]!, Ks[i]!, 0.75, As[i]!, Bs[i]!, beta, Cref[i]!);
+          expect(Buffer.from(Cs[i]!.buffer, Cs[i]!.byteOffset, Cs[i]!.byteLength)
+            .equals(Buffer.from(Cref[i]!.buffer, Cref[i]!.byteOffset, Cref[i]!.byteLength)), `product ${i}`).toBe(true);
+        }
+        gemmGroupedReference(js, ta, tb, Ms, Ns, Ks, 0.75, As.map((a) => Float64Array.from(a)),
+          Bs.map((b) => Float64Array.from(b)), beta, Cjs);
+        for (let i = 0; i < counts.length; i++) expectClose(`gemmGrouped product ${i} vs js`, Cs[i]!, Float32Array.from(Cjs[i]!), 1e-4);
+      }
+    }
+    const a = new Float32Array(4);
+    expect(() => nb.gemmGrouped!(false, false, Int32Array.from([2]), Int32Array.from([2]), Int32Array.from([2]), 1, [a], [a], 0, []))
+      .toThrow(/gemmGrouped: As, Bs and Cs must hold Ms.length = 1 arrays each, got 1, 1 and 0/);
+    expect(() => nb.gemmGrouped!(false, false, Int32Array.from([2]), Int32Array.from([3]), Int32Array.from([2]), 1, [a], [a], 0, [a]))
+      .toThrow(/gemmGrouped: Bs\[0\] has 4 elements, expected at least 6/);
   });
 
   it('gemm: K = 0 scales C by beta; results are bit-identical run to run', () => {

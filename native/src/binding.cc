@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "adamw.h"
 #include "attention.h"
@@ -17,6 +18,7 @@
 #include "gemm.h"
 #include "gemm_kernel.h"
 #include "indexing.h"
+#include "nf4_gemm.h"
 #include "reduce.h"
 #include "rmsnorm.h"
 #include "rope.h"
@@ -101,6 +103,38 @@ class Call {
   const int32_t* i32(size_t i, const char* what, int64_t need) {
     void* data = typed(i, what, napi_int32_array, need);
     return static_cast<const int32_t*>(data);
+  }
+
+  // A Uint8Array with at least `need` elements.
+  const uint8_t* u8(size_t i, const char* what, int64_t need) {
+    void* data = typed(i, what, napi_uint8_array, need);
+    return static_cast<const uint8_t*>(data);
+  }
+
+  // Length of the JS array at i (0 after a failure).
+  uint32_t array_length(size_t i, const char* what) {
+    if (!ok_) return 0;
+    bool isArray = false;
+    if (i >= argc_ || napi_is_array(env_, argv_[i], &isArray) != napi_ok || !isArray) {
+      fail("%s must be an array of Float32Array", what);
+      return 0;
+    }
+    uint32_t n = 0;
+    napi_get_array_length(env_, argv_[i], &n);
+    return n;
+  }
+
+  // Element j of the JS array at i: a Float32Array with at least `need` elements.
+  float* f32_in(size_t i, uint32_t j, const char* what, int64_t need) {
+    if (!ok_) return nullptr;
+    napi_value e;
+    if (napi_get_element(env_, argv_[i], j, &e) != napi_ok) {
+      fail("%s[%u]: could not read the element", what, j);
+      return nullptr;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s[%u]", what, j);
+    return static_cast<float*>(typed_value(e, name, napi_float32_array, need));
   }
 
   // Elements of the typed array at i (0 after a failure).
@@ -213,8 +247,17 @@ class Call {
 
   void* typed(size_t i, const char* what, napi_typedarray_type want, int64_t need) {
     if (!ok_) return nullptr;
+    if (i >= argc_) {
+      fail("%s must be a %s", what, typed_array_name(want));
+      return nullptr;
+    }
+    return typed_value(argv_[i], what, want, need);
+  }
+
+  void* typed_value(napi_value v, const char* what, napi_typedarray_type want, int64_t need) {
+    if (!ok_) return nullptr;
     bool isTyped = false;
-    if (i >= argc_ || napi_is_typedarray(env_, argv_[i], &isTyped) != napi_ok || !isTyped) {
+    if (napi_is_typedarray(env_, v, &isTyped) != napi_ok || !isTyped) {
       fail("%s must be a %s", what, typed_array_name(want));
       return nullptr;
     }
@@ -223,7 +266,7 @@ class Call {
     void* data = nullptr;
     napi_value ab;
     size_t off = 0;
-    if (napi_get_typedarray_info(env_, argv_[i], &t, &len, &data, &ab, &off) != napi_ok) {
+    if (napi_get_typedarray_info(env_, v, &t, &len, &data, &ab, &off) != napi_ok) {
       fail("%s: could not read the typed array", what);
       return nullptr;
     }
@@ -324,6 +367,75 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   float* C = c.f32(9, "C", mul(M, N));
   if (!c.ok()) return nullptr;
   mt::sgemm(ta, tb, M, N, K, (float)alpha, A, ta ? M : K, B, tb ? K : N, (float)beta, C, N, 0);
+  return undefined(env);
+}
+
+// gemmGrouped(transA, transB, Ms, Ns, Ks, alpha, As, Bs, beta, Cs): products i < Ms.length, each
+// as gemm with its own sizes and arrays (mt::sgemm_grouped).
+napi_value GemmGrouped(napi_env env, napi_callback_info info) {
+  Call c(env, info, "gemmGrouped", 10);
+  bool ta = c.flag(0, "transA"), tb = c.flag(1, "transB");
+  const int64_t count = c.length(2);
+  const int32_t* Ms = c.i32(2, "Ms", 0);
+  const int32_t* Ns = c.i32(3, "Ns", count);
+  const int32_t* Ks = c.i32(4, "Ks", count);
+  double alpha = c.number(5, "alpha"), beta = c.number(8, "beta");
+  const uint32_t na = c.array_length(6, "As"), nb = c.array_length(7, "Bs"), nc = c.array_length(9, "Cs");
+  if (c.ok() && (na != count || nb != count || nc != count))
+    c.fail("As, Bs and Cs must hold Ms.length = %lld arrays each, got %u, %u and %u", (long long)count, na, nb, nc);
+  static thread_local std::vector<mt::GemmProblem> problems;
+  problems.assign(c.ok() ? (size_t)count : 0, mt::GemmProblem{});
+  for (int64_t i = 0; c.ok() && i < count; i++) {
+    if (Ms[i] < 0 || Ns[i] < 0 || Ks[i] < 0) {
+      c.fail("Ms[%lld], Ns[%lld] and Ks[%lld] must be >= 0, got %d, %d, %d", (long long)i, (long long)i, (long long)i,
+             Ms[i], Ns[i], Ks[i]);
+      break;
+    }
+    const int64_t M = Ms[i], N = Ns[i], K = Ks[i];
+    mt::GemmProblem& p = problems[(size_t)i];
+    p.M = M, p.N = N, p.K = K;
+    p.A = c.f32_in(6, (uint32_t)i, "As", mul(M, K));
+    p.B = c.f32_in(7, (uint32_t)i, "Bs", mul(K, N));
+    p.C = c.f32_in(9, (uint32_t)i, "Cs", mul(M, N));
+    p.lda = ta ? M : K, p.ldb = tb ? K : N, p.ldc = N;
+  }
+  if (!c.ok()) return nullptr;
+  mt::sgemm_grouped(ta, tb, count, problems.data(), (float)alpha, (float)beta, 0);
+  return undefined(env);
+}
+
+// nf4Gemm(transW, M, N, K, A, codes, code, blockSize, absmax, qabsmax, nestedAbsmax, nestedCode,
+//         nestedBlockSize, offset, beta, C): the NF4 GEMM (nf4_gemm.h). absmax, or (double
+// quantisation) qabsmax + nestedAbsmax + nestedCode, the others null.
+napi_value Nf4Gemm(napi_env env, napi_callback_info info) {
+  Call c(env, info, "nf4Gemm", 16);
+  bool transW = c.flag(0, "transW");
+  int64_t M = c.count(1, "M"), N = c.count(2, "N"), K = c.count(3, "K");
+  int64_t blockSize = c.count(7, "blockSize");
+  if (c.ok() && blockSize < 1) c.fail("blockSize must be >= 1, got %lld", (long long)blockSize);
+  int64_t numel = mul(N, K);
+  int64_t blocks = blockSize > 0 ? (numel + blockSize - 1) / blockSize : 0;
+  const float* A = c.f32(4, "A", transW ? mul(M, K) : mul(M, N));
+  const uint8_t* codes = c.u8(5, "codes", (numel + 1) / 2);
+  const float* code = c.f32(6, "code", 16);
+  mt::Nf4Weight w{N, K, codes, code, blockSize, nullptr, nullptr, nullptr, nullptr, 1, 0.0f};
+  bool single = !c.is_null(8), nested = !c.is_null(9);
+  if (c.ok() && single == nested)
+    c.fail("exactly one of absmax (Float32Array) and qabsmax (Uint8Array, double quantisation) must be given");
+  if (single) {
+    w.absmax = c.f32(8, "absmax", blocks);
+  } else if (nested) {
+    w.nestedBlockSize = c.count(12, "nestedBlockSize");
+    if (c.ok() && w.nestedBlockSize < 1) c.fail("nestedBlockSize must be >= 1, got %lld", (long long)w.nestedBlockSize);
+    w.qabsmax = c.u8(9, "qabsmax", blocks);
+    w.nestedAbsmax = c.f32(10, "nestedAbsmax", w.nestedBlockSize > 0 ? (blocks + w.nestedBlockSize - 1) / w.nestedBlockSize : 0);
+    w.nestedCode = c.f32(11, "nestedCode", 256);
+    w.offset = (float)c.number(13, "offset");
+  }
+  double beta = c.number(14, "beta");
+  float* C = c.f32(15, "C", transW ? mul(M, N) : mul(M, K));
+  if (!c.ok()) return nullptr;
+  mt::nf4_gemm(transW, M, A, w, (float)beta, C, 0);
   return undefined(env);
 }
 
@@ -730,6 +842,8 @@ NAPI_MODULE_INIT() {
       {"configure", Configure},
       {"kernelName", KernelName},
       {"gemm", Gemm},
+      {"nf4Gemm", Nf4Gemm},
+      {"gemmGrouped", GemmGrouped},
       {"binary", Binary},
       {"unary", Unary},
       {"unaryBackward", UnaryBackward},

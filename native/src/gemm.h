@@ -14,6 +14,26 @@ namespace mt {
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int maxThreads);
 
+/** One product of a group: C = alpha * op(A) * op(B) + beta * C with its own sizes and operands. */
+struct GemmProblem {
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float* C;
+  int64_t ldc;
+};
+
+/**
+ * Runs `count` independent products (same transposes, alpha and beta) as one pool job: each
+ * product is one task, or a few when it is large next to the others, largest first, so the
+ * threads share out whole products (an expert each) instead of splitting every small product in
+ * two. Results are those of sgemm on each product, whatever the thread count.
+ */
+void sgemm_grouped(bool transA, bool transB, int64_t count, const GemmProblem* problems, float alpha, float beta,
+                   int maxThreads);
+
 // ------------------------------------------------------------------ packed operands
 // For callers that reuse an operand across many products (attention reuses K and V panels for
 // every query block). A packed A holds ceil(M / MR) panels of K * MR floats (Ap[p][k][r]), a

@@ -79,12 +79,14 @@ void reduce(ReduceOp op, const float* x, int64_t outer, int64_t axisLen, int64_t
 }
 
 double sum_squares(const float* x, int64_t n) {
-  constexpr int64_t kChunk = 1 << 16;
+  // Fixed chunks summed in order (the result does not depend on the thread count); a thread takes
+  // at least kGrain elements, so one parameter's gradient (1e5..1e6 values) uses both cores.
+  constexpr int64_t kChunk = 1 << 13;
   int64_t chunks = (n + kChunk - 1) / kChunk;
   if (chunks <= 1) return n > 0 ? dot_d(x, x, n) : 0.0;
   static thread_local AlignedBuffer partBuf;
   double* parts = reinterpret_cast<double*>(partBuf.get(2 * chunks));
-  parallel_for(chunks, 2, [&](int64_t b, int64_t e) {
+  parallel_for(chunks, kGrain / kChunk, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; c++) {
       int64_t s = c * kChunk, len = n - s < kChunk ? n - s : kChunk;
       parts[c] = dot_d(x + s, x + s, len);

@@ -45,6 +45,8 @@ int default_thread_count() {
 }
 
 // How long an idle worker polls for the next job before it sleeps.
+// (Measured: 1 ms instead of 200 us changes nothing on the tiny-moe step on a quiet machine and
+// costs 30% on a busy one, where the spinning worker takes the core from the main thread.)
 constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 // Tasks are claimed from one 64-bit word: the job's generation (high 32 bits) and the next task

@@ -142,4 +142,46 @@ export interface Backend {
    */
   adamw(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, n: number, lr: number, b1: number, b2: number,
     eps: number, wd: number, bc1: number, bc2: number, gradScale: number): void;
+
+  // ---------------------------------------------------------------- optional kernels
+  // A backend may leave these out; callers check for them and fall back to a composition of the
+  // kernels above (the reference named in each comment).
+
+  /**
+   * The NF4 GEMM of a frozen 4-bit weight W [N, K] (src/quant/nf4.ts format), float32 only:
+   *   transW = true:  C[M, N] = A[M, K] · Wᵀ + beta C      (forward)
+   *   transW = false: C[M, K] = A[M, N] · W  + beta C      (input gradient)
+   * W is given as packed codes (element e = codes[e >> 1] >> 4 when e is even, & 15 when odd), the
+   * 16-value code book, the block size and either absmax (one float32 scale per block) or the
+   * double-quantised scales (qabsmax, nestedAbsmax, nestedCode, nestedBlockSize, offset: scale of
+   * block b = nestedCode[qabsmax[b]] * nestedAbsmax[floor(b / nestedBlockSize)] + offset, in
+   * float32); the others are null. The weight is dequantised panel by panel inside the GEMM,
+   * never as a whole. beta = 0 writes C without reading it. Reference: nf4Gemm in
+   * src/quant/nf4-gemm.ts (dequantised tiles through `gemm`).
+   */
+  /**
+   * Independent products in one call (e.g. one projection of every expert of an MoE layer):
+   * C_i = alpha * op(A_i) * op(B_i) + beta * C_i for i < Ms.length, each with gemm's layout and its
+   * own sizes Ms[i], Ns[i], Ks[i]; As[i], Bs[i], Cs[i] may be views into shared buffers (the
+   * gathered tokens of each expert). The threads share out whole products instead of splitting each
+   * small one. Results equal gemm on each product. Reference: gemmGroupedReference below.
+   */
+  gemmGrouped?(transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array, alpha: number,
+    As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number, Cs: readonly FloatArray[]): void;
+
+  nf4Gemm?(transW: boolean, M: number, N: number, K: number, A: Float32Array,
+    codes: Uint8Array, code: Float32Array, blockSize: number,
+    absmax: Float32Array | null, qabsmax: Uint8Array | null, nestedAbsmax: Float32Array | null,
+    nestedCode: Float32Array | null, nestedBlockSize: number, offset: number,
+    beta: number, C: Float32Array): void;
+}
+
+/** The reference of `gemmGrouped`: one `gemm` per product (for backends without the kernel). */
+export function gemmGroupedReference(k: Backend, transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array,
+  Ks: Int32Array, alpha: number, As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number,
+  Cs: readonly FloatArray[]): void {
+  if (Ns.length !== Ms.length || Ks.length !== Ms.length || As.length !== Ms.length || Bs.length !== Ms.length || Cs.length !== Ms.length) {
+    throw new Error(`gemmGrouped: Ms, Ns, Ks, As, Bs and Cs must have the same length, got ${Ms.length}, ${Ns.length}, ${Ks.length}, ${As.length}, ${Bs.length}, ${Cs.length}`);
+  }
+  for (let i = 0; i < Ms.length; i++) k.gemm(transA, transB, Ms[i]!, Ns[i]!, Ks[i]!, alpha, As[i]!, Bs[i]!, beta, Cs[i]!);
 }

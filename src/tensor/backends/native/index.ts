@@ -43,6 +43,9 @@ interface NativeAddon {
   takeAlongRows: Backend['takeAlongRows'];
   takeAlongRowsBackward: Backend['takeAlongRowsBackward'];
   adamw: Backend['adamw'];
+  // optional kernels (an addon built from older sources may lack them)
+  nf4Gemm?: NonNullable<Backend['nf4Gemm']>;
+  gemmGrouped?: NonNullable<Backend['gemmGrouped']>;
 }
 
 const KERNELS = [
@@ -71,8 +74,14 @@ function packageRoot(): string {
   }
 }
 
-/** Absolute path of the compiled addon (whether or not it exists). */
+/**
+ * Absolute path of the compiled addon (whether or not it exists). MOE_TUNE_NATIVE_ADDON, when set,
+ * names another build of it (kernel development: a build outside build/ can be tried without
+ * replacing the one other processes load).
+ */
 export function nativeAddonPath(): string {
+  const override = process.env['MOE_TUNE_NATIVE_ADDON'];
+  if (override) return override;
   return join(packageRoot(), 'build', 'Release', 'moe_tune_native.node');
 }
 
@@ -128,7 +137,7 @@ function load(): { backend: Backend } | { error: string } {
 }
 
 function makeBackend(a: NativeAddon, threads: number): Backend {
-  return {
+  const backend: Backend = {
     name: 'native',
     threads,
     gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: FloatArray,
@@ -226,4 +235,23 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       a.adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gradScale);
     },
   };
+  const nf4 = a.nf4Gemm;
+  if (typeof nf4 === 'function') {
+    backend.nf4Gemm = (transW: boolean, M: number, N: number, K: number, A: Float32Array, codes: Uint8Array,
+      code: Float32Array, blockSize: number, absmax: Float32Array | null, qabsmax: Uint8Array | null,
+      nestedAbsmax: Float32Array | null, nestedCode: Float32Array | null, nestedBlockSize: number, offset: number,
+      beta: number, C: Float32Array): void => {
+      nf4(transW, M, N, K, A, codes, code, blockSize, absmax, qabsmax, nestedAbsmax, nestedCode, nestedBlockSize,
+        offset, beta, C);
+    };
+  }
+  const grouped = a.gemmGrouped;
+  if (typeof grouped === 'function') {
+    backend.gemmGrouped = (transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array,
+      alpha: number, As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number,
+      Cs: readonly FloatArray[]): void => {
+      grouped(transA, transB, Ms, Ns, Ks, alpha, As, Bs, beta, Cs);
+    };
+  }
+  return backend;
 }

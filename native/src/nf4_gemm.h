@@ -1,0 +1,40 @@
+// The quantised GEMM of QLoRA: a dense float32 matrix times a 4-bit NF4 weight W [N, K] that is
+// never dequantised as a whole. The blocked GEMM (gemm_driver.h) asks for op(B) one KC x NR panel
+// at a time; the NF4 packers below dequantise exactly that panel's codes into it (through a
+// KC x NR scratch tile for the transposed case), so the float weight exists only panel by panel
+// in each thread's cache.
+//
+// Format (src/quant/nf4.ts, docs/quantization.md): W flattened row-major; element e is the high
+// nibble of codes[e / 2] when e is even, the low nibble when odd; its value is
+// code[nibble] * scale(e / blockSize), rounded to float32, where the block scale is absmax[b], or
+// with double quantisation nestedCode[qabsmax[b]] * nestedAbsmax[b / nestedBlockSize] + offset
+// (two float32 roundings, no fused multiply-add), exactly as the TypeScript reference.
+#pragma once
+
+#include <cstdint>
+
+namespace mt {
+
+struct Nf4Weight {
+  int64_t N, K;  // W is [N, K]
+  const uint8_t* codes;
+  const float* code;  // 16 values
+  int64_t blockSize;
+  const float* absmax;  // per block, or null with double quantisation
+  const uint8_t* qabsmax;  // per block (double quantisation)
+  const float* nestedAbsmax;  // per nested block
+  const float* nestedCode;  // 256 values
+  int64_t nestedBlockSize;
+  float offset;
+};
+
+/** Elements [e0, e0 + n) of the flattened W, dequantised into out[0 .. n). */
+void nf4_dequantize(const Nf4Weight& w, int64_t e0, int64_t n, float* out);
+
+/**
+ * transW: C[M, N] = A[M, K] * W^T + beta * C; otherwise C[M, K] = A[M, N] * W + beta * C.
+ * beta == 0 writes C without reading it. maxThreads <= 0: the pool size.
+ */
+void nf4_gemm(bool transW, int64_t M, const float* A, const Nf4Weight& w, float beta, float* C, int maxThreads);
+
+}  // namespace mt
