@@ -48,8 +48,12 @@ export interface StepResult {
   profile?: { kernels: KernelTiming[]; outside_kernels_ms: number };
 }
 
-/** Matmul FLOPs of one forward pass per token (attention scores causal-halved), times 3 for a step. */
-export function stepFlops(c: Record<string, number>, T: number, B: number, load: number): number {
+/**
+ * Matmul FLOPs of one step: a forward pass (attention scores causal-halved) times 3 when the base
+ * trains (forward, input gradients, weight gradients) or 2 when it is frozen under LoRA (no weight
+ * gradients; the rank-r adapter products are left out).
+ */
+export function stepFlops(c: Record<string, number>, T: number, B: number, load: number, trainsBase = true): number {
   const D = c['hidden_size']!;
   const H = c['num_attention_heads']!;
   const Hkv = c['num_key_value_heads'] ?? H;
@@ -61,7 +65,7 @@ export function stepFlops(c: Record<string, number>, T: number, B: number, load:
   const perTokenLayer = 2 * D * (2 * H * Dh + 2 * Hkv * Dh) + 2 * 2 * H * Dh * (T + 1) / 2
     + (N > 0 ? 2 * D * N + load * 3 * 2 * D * F : 3 * 2 * D * F);
   const fwd = B * T * (L * perTokenLayer + 2 * D * V);
-  return 3 * fwd;
+  return (trainsBase ? 3 : 2) * fwd;
 }
 
 function batchFor(cfg: BenchConfig): { ids: Tensor; targets: Tensor } {
@@ -147,7 +151,7 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
   const ms = sorted[Math.floor(sorted.length / 2)]!;
   const tokens = cfg.batch * cfg.seqLen;
   const load = loads.length ? loads.reduce((a, b) => a + b, 0) / loads.length : null;
-  const flops = stepFlops(cfg.config as Record<string, number>, cfg.seqLen, cfg.batch, load ?? 1);
+  const flops = stepFlops(cfg.config as Record<string, number>, cfg.seqLen, cfg.batch, load ?? 1, !cfg.lora);
   const t = typeof torch === 'string' ? null : torch;
   const kt = kernelTimings().map((k) => ({ kernel: k.kernel, calls: k.calls / steps, ms: k.ms / steps }));
   const profile = kt.length ? { kernels: kt, outside_kernels_ms: times.reduce((a, b) => a + b, 0) / steps - kt.reduce((a, k) => a + k.ms, 0) } : undefined;

@@ -55,6 +55,12 @@ describe(`fused kernels (${getBackend().name}, float32) == composed reference op
       [randData(17 * 33, rng), randData(9 * 33, rng), randData(9, rng)], [[17, 33], [9, 33], [9]]);
   });
 
+  it('loraAdd == y + s * (x Aᵀ) Bᵀ', () => {
+    compare('loraAdd', (y, x, a, b) => ops.loraAdd(y!, x!, a!, b!, 2),
+      (y, x, a, b) => ops.add(y!, ops.scale(ops.matmul(ops.matmul(x!, a!, false, true), b!, false, true), 2)),
+      [randData(9 * 12, rng), randData(9 * 20, rng), randData(8 * 20, rng), randData(12 * 8, rng)], [[9, 12], [9, 20], [8, 20], [12, 8]]);
+  });
+
   it('rmsnorm == x * rsqrt(mean(x^2) + eps) * w', () => {
     compare('rmsnorm', (x, w) => ops.rmsnorm(x!, w!, 1e-5),
       (x, w) => ops.mul(ops.mul(x!, rsqrtComposed(ops.add(ops.mean(ops.square(x!), -1, true), 1e-5))), w!),

@@ -37,6 +37,22 @@ describe('gradients match finite differences (float64, js backend)', () => {
     }
   });
 
+  it('groupedLinear with an empty group', () => {
+    const off = Int32Array.from([0, 2, 2, 5]);
+    check('groupedLinear', (x, a, b, c) => ops.groupedLinear(x!, [a!, b!, c!], off),
+      [rand64([5, 3], rng), rand64([4, 3], rng), rand64([4, 3], rng), rand64([4, 3], rng)]);
+    // two weight sets of different widths on the same rows (an expert's w1 and w3), combined
+    check('groupedLinear', (x, a, b, c, d) => {
+      const [p, q] = ops.groupedLinearMany(x!, [[a!, b!], [c!, d!]], Int32Array.from([0, 3, 5])) as [Tensor, Tensor];
+      return ops.concat([p, q], 1);
+    }, [rand64([5, 3], rng), rand64([4, 3], rng), rand64([4, 3], rng), rand64([2, 3], rng), rand64([2, 3], rng)]);
+  });
+
+  it('loraAdd (fused LoRA update)', () => {
+    check('loraAdd', (y, x, a, b) => ops.loraAdd(y!, x!, a!, b!, 1.75),
+      [rand64([2, 3, 6], rng), rand64([2, 3, 5], rng), rand64([4, 5], rng), rand64([6, 4], rng)]);
+  });
+
   it('embedding with repeated ids', () => {
     const w = rand64([6, 4], rng);
     check('embedding', (w_) => ops.embedding(ids([1, 3, 1, 5, 0], [5]), w_!), [w]);

@@ -126,8 +126,8 @@ export class LoraLinear extends Module implements LinearLike {
     const y = this.base.forward(x, ctx);
     if (this.merged) return y;
     const xd = ctx?.training && this.dropout > 0 ? ops.dropout(x, this.dropout, ctx.rng) : x;
-    const delta = ops.linear(ops.linear(xd, this.lora_A.weight), this.lora_B.weight);
-    return ops.add(y, this.scaling === 1 ? delta : ops.scale(delta, this.scaling));
+    // y + scaling * B A xd in one op (no full-width delta tensors)
+    return ops.loraAdd(y, xd, this.lora_A.weight, this.lora_B.weight, this.scaling);
   }
 
   /** The weight update scaling * B A [out, in] (a plain array of the weight's dtype). */

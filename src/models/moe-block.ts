@@ -7,7 +7,7 @@
 import { ops, Rng, Tensor } from '../tensor/index.js';
 import type { Router } from '../routers/router.js';
 import type { ForwardContext } from './forward-context.js';
-import type { LinearLike } from './linear.js';
+import { Linear, type LinearLike } from './linear.js';
 import type { MixtralExpert } from './mlp.js';
 import { Module, ModuleList } from './module.js';
 
@@ -17,6 +17,8 @@ export class SparseMoeBlock extends Module {
   /** AdaMoE: router rows of the null experts (m rows), or null. */
   gate2: LinearLike | null = null;
   experts: ModuleList<MixtralExpert>;
+  /** Run plain experts through grouped GEMMs (false: one expert at a time; same result). */
+  grouped = true;
 
   constructor(gate: LinearLike, experts: MixtralExpert[], public router: Router, public layerIndex: number,
     /** Expert outputs are multiplied by this (1; N for a decomposed dense FFN). */
@@ -35,10 +37,25 @@ export class SparseMoeBlock extends Module {
     if (g) this.registerModule('gate2', g);
   }
 
-  /** Router logits [T, R]: gate rows, then gate2 rows. */
+  /**
+   * Router logits [T, R]: gate rows, then gate2 rows. When both are plain Linear layers their
+   * weights (R x D, small) are stacked and multiplied once, instead of two skinny GEMMs and a
+   * concatenation of their [T, rows] outputs.
+   */
   routerLogits(x: Tensor, ctx?: ForwardContext): Tensor {
-    const a = this.gate.forward(x, ctx);
-    return this.gate2 ? ops.concat([a, this.gate2.forward(x, ctx)], 1) : a;
+    const g = this.gate;
+    const g2 = this.gate2;
+    if (!g2) return g.forward(x, ctx);
+    if (g instanceof Linear && g2 instanceof Linear) {
+      const w = ops.concat([g.weight, g2.weight], 0);
+      let b: Tensor | null = null;
+      if (g.bias || g2.bias) {
+        const zeros = (n: number): Tensor => Tensor.zeros([n], x.dtype);
+        b = ops.concat([g.bias ?? zeros(g.outFeatures), g2.bias ?? zeros(g2.outFeatures)], 0);
+      }
+      return ops.linear(x, w, b);
+    }
+    return ops.concat([g.forward(x, ctx), g2.forward(x, ctx)], 1);
   }
 
   /** Checks the router reads exactly the rows this block has. */
@@ -48,6 +65,41 @@ export class SparseMoeBlock extends Module {
     if (layout.rows !== rows) {
       throw new Error(`router '${router.spec.name}' reads ${layout.rows} router rows for ${this.numExperts} experts, but layer ${this.layerIndex} has ${rows} (gate ${this.gate.outFeatures}${this.gate2 ? ` + gate2 ${this.gate2.outFeatures}` : ''})`);
     }
+  }
+
+  /**
+   * Expert outputs for the routed rows, in routing order ([P, D]). With plain float experts every
+   * projection of all experts is one grouped GEMM over the tokens gathered once; experts wrapped by
+   * LoRA or quantised run one by one through their own forward.
+   */
+  private runExperts(flat: Tensor, tokens: Int32Array, off: Int32Array, ctx?: ForwardContext): Tensor {
+    const plain = this.grouped ? this.plainExpertWeights() : null;
+    if (plain) {
+      const xg = ops.gatherRows(flat, tokens);
+      const [g, u] = ops.groupedLinearMany(xg, [plain.w1, plain.w3], off) as [Tensor, Tensor];
+      return ops.groupedLinear(ops.swiglu(g, u), plain.w2, off);
+    }
+    const parts: Tensor[] = [];
+    for (let e = 0; e < this.numExperts; e++) {
+      const lo = off[e]!;
+      const hi = off[e + 1]!;
+      if (hi === lo) continue;
+      parts.push(this.experts.at(e).forward(ops.gatherRows(flat, tokens.subarray(lo, hi)), ctx));
+    }
+    return parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
+  }
+
+  /** The w1 / w2 / w3 weights of every expert when all are plain bias-free Linear layers. */
+  private plainExpertWeights(): { w1: Tensor[]; w2: Tensor[]; w3: Tensor[] } | null {
+    const w: { w1: Tensor[]; w2: Tensor[]; w3: Tensor[] } = { w1: [], w2: [], w3: [] };
+    for (const e of this.experts.items) {
+      for (const name of ['w1', 'w2', 'w3'] as const) {
+        const lin = e[name];
+        if (!(lin instanceof Linear) || lin.bias !== null) return null;
+        w[name].push(lin.weight);
+      }
+    }
+    return w;
   }
 
   forward(x: Tensor, ctx?: ForwardContext, path = ''): Tensor {
@@ -63,20 +115,9 @@ export class SparseMoeBlock extends Module {
     ctx?.routing.push({ layer: this.layerIndex, module: path, routing });
 
     const { tokens, expertOffsets: off } = routing;
-    const parts: Tensor[] = [];
-    for (let e = 0; e < this.numExperts; e++) {
-      const lo = off[e]!;
-      const hi = off[e + 1]!;
-      if (hi === lo) continue;
-      const xe = ops.gatherRows(flat, tokens.subarray(lo, hi));
-      parts.push(this.experts.at(e).forward(xe, ctx));
-    }
     let out: Tensor;
-    if (parts.length === 0) out = Tensor.zeros([T, D], x.dtype);
-    else {
-      const ys = parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
-      out = ops.scatterAddRows(ys, tokens, T, routing.gates);
-    }
+    if (tokens.length === 0) out = Tensor.zeros([T, D], x.dtype);
+    else out = ops.scatterAddRows(this.runExperts(flat, tokens, off, ctx), tokens, T, routing.gates);
     if (this.gateScale !== 1) out = ops.scale(out, this.gateScale);
     if (routing.identityWeights) out = ops.add(out, ops.mul(flat, ops.reshape(routing.identityWeights, [T, 1])));
     return ops.reshape(out, x.shape);

@@ -9,10 +9,10 @@
  *
  * beta = 0 writes C without reading it. float64 A and C (gradient checks) work on the js backend.
  *
- * Native kernel (to come, same semantics, float32 only): when the active backend has a method
+ * Native kernel (same semantics, float32 only): when the active backend has the optional method
  * `nf4Gemm(transW, M, N, K, A, codes, code, blockSize, absmax, qabsmax, nestedAbsmax, nestedCode,
- * nestedBlockSize, offset, beta, C)` this function calls it instead of the tile loop (see
- * docs/quantization.md for the argument list).
+ * nestedBlockSize, offset, beta, C)` (the native backend does: it dequantises straight into the
+ * GEMM's packed panels) this function calls it instead of the tile loop (see docs/quantization.md).
  */
 import { kernelsFor, type Backend, type FloatArray } from '../tensor/index.js';
 import { dequantizeRange, type Nf4Weight } from './nf4.js';

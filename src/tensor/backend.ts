@@ -148,6 +148,16 @@ export interface Backend {
   // kernels above (the reference named in each comment).
 
   /**
+   * Independent products in one call (e.g. one projection of every expert of an MoE layer):
+   * C_i = alpha * op(A_i) * op(B_i) + beta * C_i for i < Ms.length, each with gemm's layout and its
+   * own sizes Ms[i], Ns[i], Ks[i]; As[i], Bs[i], Cs[i] may be views into shared buffers (the
+   * gathered tokens of each expert). The threads share out whole products instead of splitting each
+   * small one. Results equal gemm on each product. Reference: gemmGroupedReference below.
+   */
+  gemmGrouped?(transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array, alpha: number,
+    As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number, Cs: readonly FloatArray[]): void;
+
+  /**
    * The NF4 GEMM of a frozen 4-bit weight W [N, K] (src/quant/nf4.ts format), float32 only:
    *   transW = true:  C[M, N] = A[M, K] · Wᵀ + beta C      (forward)
    *   transW = false: C[M, K] = A[M, N] · W  + beta C      (input gradient)
@@ -159,16 +169,6 @@ export interface Backend {
    * never as a whole. beta = 0 writes C without reading it. Reference: nf4Gemm in
    * src/quant/nf4-gemm.ts (dequantised tiles through `gemm`).
    */
-  /**
-   * Independent products in one call (e.g. one projection of every expert of an MoE layer):
-   * C_i = alpha * op(A_i) * op(B_i) + beta * C_i for i < Ms.length, each with gemm's layout and its
-   * own sizes Ms[i], Ns[i], Ks[i]; As[i], Bs[i], Cs[i] may be views into shared buffers (the
-   * gathered tokens of each expert). The threads share out whole products instead of splitting each
-   * small one. Results equal gemm on each product. Reference: gemmGroupedReference below.
-   */
-  gemmGrouped?(transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array, alpha: number,
-    As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number, Cs: readonly FloatArray[]): void;
-
   nf4Gemm?(transW: boolean, M: number, N: number, K: number, A: Float32Array,
     codes: Uint8Array, code: Float32Array, blockSize: number,
     absmax: Float32Array | null, qabsmax: Uint8Array | null, nestedAbsmax: Float32Array | null,

@@ -1,8 +1,43 @@
+import type { Backend } from '../backend.js';
 import { kernelsFor } from '../backends/registry.js';
 import { shapeStr } from '../dtype.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { assertFloat, normAxis, splitAt } from './shape-utils.js';
+
+/**
+ * Copies `outer` blocks of `len` values from src (block o at srcOff + o * srcStride) to dst (block o
+ * at dstOff + o * dstStride). Long blocks go through TypedArray.set (a memcpy); short ones (router
+ * logits: 8 values a row) through a plain loop, which is far cheaper than a subarray per block.
+ */
+function copyBlocks(src: Float32Array | Float64Array, srcOff: number, srcStride: number, dst: Float32Array | Float64Array,
+  dstOff: number, dstStride: number, outer: number, len = srcStride): void {
+  if (len >= 64) {
+    for (let o = 0; o < outer; o++) dst.set(src.subarray(srcOff + o * srcStride, srcOff + o * srcStride + len), dstOff + o * dstStride);
+    return;
+  }
+  for (let o = 0; o < outer; o++) {
+    const s = srcOff + o * srcStride;
+    const d = dstOff + o * dstStride;
+    for (let i = 0; i < len; i++) dst[d + i] = src[s + i]!;
+  }
+}
+
+/** Like copyBlocks, but adds src into dst. */
+function addBlocks(k: Backend, src: Float32Array | Float64Array, srcOff: number, srcStride: number, dst: Float32Array | Float64Array,
+  dstOff: number, dstStride: number, outer: number, len: number): void {
+  if (len >= 64) {
+    for (let o = 0; o < outer; o++) {
+      k.axpby(1, src.subarray(srcOff + o * srcStride, srcOff + o * srcStride + len), 1, dst.subarray(dstOff + o * dstStride, dstOff + o * dstStride + len), len);
+    }
+    return;
+  }
+  for (let o = 0; o < outer; o++) {
+    const s = srcOff + o * srcStride;
+    const d = dstOff + o * dstStride;
+    for (let i = 0; i < len; i++) dst[d + i] = dst[d + i]! + src[s + i]!;
+  }
+}
 
 /**
  * Concatenation along an axis. Block copies are TypedArray.set (a memcpy on every backend), so
@@ -27,9 +62,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   const offsets: number[] = [];
   for (const x of xs) {
     offsets.push(off);
-    const len = x.shape[ax]! * inner;
-    const xf = x.f;
-    for (let o = 0; o < outer; o++) yf.set(xf.subarray(o * len, (o + 1) * len), o * total * inner + off * inner);
+    copyBlocks(x.f, 0, x.shape[ax]! * inner, yf, off * inner, total * inner, outer);
     off += x.shape[ax]!;
   }
   record('concat', xs, [y], ([dy], ctx) => {
@@ -38,13 +71,9 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       const t = ctx.target(i);
       if (!t) return;
       const len = x.shape[ax]! * inner;
-      const k = kernelsFor(x);
-      for (let o = 0; o < outer; o++) {
-        const src = dy.f.subarray(o * total * inner + offsets[i]! * inner, o * total * inner + offsets[i]! * inner + len);
-        const dst = t.data.subarray(o * len, (o + 1) * len);
-        if (t.beta === 0) dst.set(src);
-        else k.axpby(1, src, 1, dst, len);
-      }
+      const args = [dy.f, offsets[i]! * inner, total * inner, t.data, 0, len, outer, len] as const;
+      if (t.beta === 0) copyBlocks(...args);
+      else addBlocks(kernelsFor(x), ...args);
     });
   });
   return y;
@@ -61,19 +90,14 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   shape[ax] = end - start;
   const len = (end - start) * inner;
   const y = Tensor.empty(shape, x.dtype);
-  const xf = x.f;
-  const yf = y.f;
-  for (let o = 0; o < outer; o++) yf.set(xf.subarray(o * dim * inner + start * inner, o * dim * inner + start * inner + len), o * len);
+  copyBlocks(x.f, start * inner, dim * inner, y.f, 0, len, outer, len);
   record('slice', [x], [y], ([dy], ctx) => {
     if (!dy) return;
     const t = ctx.target(0);
     if (!t) return;
     const k = kernelsFor(x);
     if (t.beta === 0) k.fill(t.data, 0, x.size);
-    for (let o = 0; o < outer; o++) {
-      const dst = t.data.subarray(o * dim * inner + start * inner, o * dim * inner + start * inner + len);
-      k.axpby(1, dy.f.subarray(o * len, (o + 1) * len), 1, dst, len);
-    }
+    addBlocks(k, dy.f, 0, len, t.data, start * inner, dim * inner, outer, len);
   });
   return y;
 }

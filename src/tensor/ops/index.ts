@@ -4,6 +4,8 @@
  * backend-equivalence tests iterate over: a new op is added here and gets tested there.
  */
 export { linear, matmul } from './linear.js';
+export { groupedLinear, groupedLinearMany } from './grouped-linear.js';
+export { loraAdd } from './lora-add.js';
 export { embedding } from './embedding.js';
 export { rmsnorm } from './rmsnorm.js';
 export { rope, ropeTables } from './rope.js';
@@ -19,7 +21,7 @@ export { concat, slice } from './concat.js';
 export { dropout } from './dropout.js';
 
 export const OP_NAMES = [
-  'linear', 'matmul', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
+  'linear', 'matmul', 'groupedLinear', 'loraAdd', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
   'crossEntropy', 'gatherRows', 'scatterAddRows', 'takeAlongRows', 'add', 'sub', 'mul', 'div', 'neg', 'exp',
   'log', 'sqrt', 'rsqrt', 'square', 'abs', 'silu', 'sigmoid', 'relu', 'tanh', 'scale', 'sum', 'mean', 'reshape',
   'concat', 'slice', 'dropout',
