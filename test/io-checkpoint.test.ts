@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint, shardFileName, writeCheckpoint } from '../src/io/checkpoint.js';
 import { pythonJsonDumps } from '../src/io/python-json.js';
@@ -8,7 +7,7 @@ import { SafetensorsFile } from '../src/io/safetensors-reader.js';
 import type { TensorToWrite } from '../src/io/safetensors-writer.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
-const FIXTURES = fileURLToPath(new URL('../../shared/fixtures', import.meta.url));
+import { FIXTURES } from './helpers/fixtures.js';
 
 /** bf16 decoded by the IEEE formula from its fields (independent of the bit-shift fast path). */
 function bf16ByFormula(bits: number): number {

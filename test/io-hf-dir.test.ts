@@ -1,11 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { listHfFiles, readHfConfig } from '../src/io/hf-dir.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
-const FIXTURES = fileURLToPath(new URL('../../shared/fixtures', import.meta.url));
+import { FIXTURES } from './helpers/fixtures.js';
 
 describe('readHfConfig', () => {
   it('reads the fixtures config.json unvalidated', () => {

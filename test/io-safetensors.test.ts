@@ -1,12 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors-reader.js';
 import { writeSafetensors, type TensorToWrite } from '../src/io/safetensors-writer.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
-const FIXTURES = fileURLToPath(new URL('../../shared/fixtures', import.meta.url));
+import { FIXTURES } from './helpers/fixtures.js';
 
 /**
  * Bytes of a file written by the reference implementation (safetensors 0.8.0, `safetensors.numpy.save_file` with
