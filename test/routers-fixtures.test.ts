@@ -15,6 +15,7 @@ import { loadModel } from '../src/models/load.js';
 import { parseRouterSpec, createRouter } from '../src/routers/registry.js';
 import { RouterStatsAccumulator, scoredPositions } from '../src/routers/stats.js';
 import { noGrad, ops, Tensor, withScope } from '../src/tensor/index.js';
+import { runCliJson } from './helpers/cli.js';
 import { expectedNll, FIXTURES, fixtureIds } from './helpers/fixtures.js';
 
 const DIR = path.join(FIXTURES, 'tiny-mixtral');
@@ -204,6 +205,12 @@ describe('tiny-mixtral fixture with swapped routers', () => {
       expect(got.load).toBeCloseTo(ref.load, 12);
       // the swap really changed the routing
       expect(Math.abs(got.nll - expected.nll)).toBeGreaterThan(1e-4);
+      // and the command line gives the same numbers
+      const cli = runCliJson<{ nll: number; load: number; tokens: number }>(['eval', '--model', path.join(FIXTURES, 'tiny-mixtral'),
+        '--data', path.join(FIXTURES, 'ids.jsonl'), '--router', spec, '--json']);
+      expect(cli.tokens).toBe(ref.tokens);
+      expect(Math.abs(cli.nll - ref.nll) / ref.nll).toBeLessThan(1e-5);
+      expect(cli.load).toBeCloseTo(ref.load, 12);
     });
   }
 });
