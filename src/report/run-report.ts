@@ -90,6 +90,9 @@ function modelFacts(runDir: string, topK: number | undefined, notes: string[]): 
   return null;
 }
 
+/** Per-step counters that grow linearly or stay fixed by construction: not plotted. */
+const BOOKKEEPING_FIELDS = new Set(['epoch', 'tokens', 'targets', 'elapsed_s']);
+
 function plot(title: string, yLabel: string, series: { name: string; points: [number, number][]; dashed?: boolean }[], extra: Partial<Parameters<typeof linePlot>[0]> = {}): string {
   return linePlot({ title, xLabel: 'step', yLabel, series, ...extra });
 }
@@ -218,12 +221,20 @@ export function buildRunReport(runDir: string, opts: RunReportOptions = {}): Run
     });
   }
 
-  // other metrics
+  // other metrics: bookkeeping counters (epoch, tokens, elapsed time) and series that never change
+  // are not worth a plot; the constant ones are listed in one line instead
+  const constant: string[] = [];
   for (const key of ['lr', 'tokens_per_s', ...otherNumericFields(rows)]) {
+    if (BOOKKEEPING_FIELDS.has(key)) continue;
     const pts = scalarSeries(rows, key);
     if (pts.length === 0) continue;
+    if (pts.length > 1 && pts.every((p) => p[1] === pts[0]![1])) {
+      constant.push(`${key} = ${pts[0]![1]}`);
+      continue;
+    }
     sections.push({ title: key === 'lr' ? 'Learning rate' : key === 'tokens_per_s' ? 'Throughput' : key, body: plot(key, key === 'tokens_per_s' ? 'tokens / s' : key, [{ name: key, points: pts }], { width: 420, height: 260 }) });
   }
+  if (constant.length > 0) notes.push(`constant over the run: ${constant.join(', ')}`);
 
   // results and recipe left in the run directory
   for (const file of findFiles(runDir, (n) => /^eval.*\.json$/i.test(n))) {
@@ -246,6 +257,7 @@ export function buildRunReport(runDir: string, opts: RunReportOptions = {}): Run
     sections.push({ title: `Recipe: ${path.basename(file)}`, body: `<pre>${esc(fs.readFileSync(file, 'utf8'))}</pre>` });
   }
 
+  if (notes.length > 0) sections.push({ title: 'Notes', body: `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` });
   const steps = `${rows[0]!.step}-${rows[rows.length - 1]!.step}`;
   const html = htmlPage(`moe-tune run report: ${path.basename(path.resolve(runDir))}`,
     `${path.resolve(runDir)} · ${rows.length} logged steps (${steps}) · generated ${(opts.now ?? new Date()).toISOString()}`, sections);
