@@ -17,6 +17,7 @@ import { noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
 import { expectOneErrorLine, runCli } from './helpers/cli.js';
 import { FIXTURES } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
+import { maxDiff } from './helpers/compare.js';
 
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
 const LLAMA = path.join(FIXTURES, 'tiny-llama');
@@ -25,13 +26,6 @@ const IDS = path.join(FIXTURES, 'ids.jsonl');
 function logits(model: CausalLM): Float32Array {
   const ids = new Int32Array(24).map((_, i) => (i * 7 + 3) % model.config.vocabSize);
   return withScope(() => noGrad(() => Float32Array.from(model.forward(new Tensor(ids, [2, 12]), { ctx: ForwardContext.eval() }).f)));
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 function ok(args: string[]): string {

@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { applySurgery, parseSurgerySpec } from '../src/adapters/index.js';
 import { decomposeFfn } from '../src/convert/index.js';
 import { applyLora } from '../src/lora/index.js';
-import type { CausalLM } from '../src/models/causal-lm.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import type { Linear } from '../src/models/linear.js';
 import { loadModel } from '../src/models/load.js';
@@ -17,20 +16,17 @@ import { LlamaMLP } from '../src/models/mlp.js';
 import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { saveModel } from '../src/models/save.js';
 import { createRouter } from '../src/routers/registry.js';
-import { noGrad, Tensor, withScope } from '../src/tensor/index.js';
+import { Tensor } from '../src/tensor/index.js';
 import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
+import { logits, maxDiff } from './helpers/compare.js';
 
 const LLAMA = path.join(FIXTURES, 'tiny-llama');
 
 function ids(): Tensor {
   const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
   return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
-
-function logits(model: CausalLM, x: Tensor, ctx?: ForwardContext): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x, { ctx }).f)));
 }
 
 /**
@@ -42,13 +38,6 @@ function tol(ref: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(ref[i]!));
   return 1e-5 * Math.max(10, m);
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe('decomposeFfn on tiny-llama (F = 96)', () => {

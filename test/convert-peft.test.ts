@@ -20,6 +20,7 @@ import { AdamW } from '../src/train/adamw.js';
 import { backward, noGrad, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
+import { maxDiff } from './helpers/compare.js';
 
 const LLAMA = path.join(FIXTURES, 'tiny-llama');
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
@@ -31,13 +32,6 @@ function ids(): Tensor {
 
 function logits(model: CausalLM, x: Tensor): Float32Array {
   return withScope(() => noGrad(() => Float32Array.from(model.forward(x).f)));
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /**

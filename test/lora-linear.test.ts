@@ -19,21 +19,11 @@ import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
+import { logits, maxDiff } from './helpers/compare.js';
 
 function ids(): Tensor {
   const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 12));
   return new Tensor(Int32Array.from(rows.flat()), [2, 12]);
-}
-
-function logits(model: CausalLM, x: Tensor, ctx?: ForwardContext): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x, { ctx }).f)));
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 function randomizeB(model: CausalLM, seed: number, std = 0.05): void {

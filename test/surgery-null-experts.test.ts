@@ -21,23 +21,13 @@ import { noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
 import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
+import { logits, maxDiff } from './helpers/compare.js';
 
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
 
 function ids(): Tensor {
   const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
   return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
-
-function logits(model: CausalLM, x: Tensor, ctx?: ForwardContext): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x, { ctx }).f)));
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
