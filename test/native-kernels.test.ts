@@ -165,6 +165,20 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     expect(cases).toBe(500);
   });
 
+  it('gemm: every row count of a last, partial micro-tile (M = 17..40 past the skinny path), beta 0 / 1 / 0.5', () => {
+    // the blocked path computes a last tile of M mod MR rows (MR is 6 or 12) with a kernel of
+    // exactly that many rows, written straight into C; C's rows past M must stay untouched
+    for (let M = 17; M <= 40; M++) {
+      const beta = [0, 1, 0.5][M % 3]!;
+      checkGemm(false, true, M, 96, 33, 1, beta);
+      checkGemm(M % 2 === 0, M % 4 < 2, M, 64, 20, -0.5, beta);
+    }
+    const guard = r.f32(30 * 64);
+    const C = copy(guard);
+    nb.gemm(false, false, 29, 64, 20, 1, r.f32(29 * 20), r.f32(20 * 64), 0, C.subarray(0, 29 * 64));
+    expect(Array.from(C.subarray(29 * 64))).toEqual(Array.from(guard.subarray(29 * 64)));
+  });
+
   it('gemm: large threaded shapes (the expert and attention projections)', () => {
     for (const [M, N, K] of [[512, 512, 256], [128, 512, 256], [300, 257, 129], [2, 700, 300], [700, 3, 300]] as const) {
       for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) checkGemm(ta, tb, M, N, K, 1, 0);
