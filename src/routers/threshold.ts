@@ -11,25 +11,12 @@
  * priorities at an expert go to the lower token index; the cumulative sum is accumulated in
  * float64.
  */
-import { argsortDesc, ops, Tensor } from '../tensor/index.js';
-import { buildRouting, padSlots } from './build-routing.js';
+import { ops, Tensor } from '../tensor/index.js';
+import { buildRouting } from './build-routing.js';
+import { routeByCumulativePrefix } from './cumulative-prefix.js';
 import { expertCapacity } from './capacity.js';
 import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
 import { plainLayout } from './top-k.js';
-
-/** Rows chosen by eq. 5 of paper 001 for one token's probabilities (row-major slice). */
-export function thresholdSelect(probs: ArrayLike<number>, offset: number, n: number, t: number, order: Int32Array = new Int32Array(n)): number[] {
-  argsortDesc(probs, offset, n, order);
-  const out: number[] = [];
-  let cum = 0;
-  for (let j = 0; j < n; j++) {
-    const r = order[j]!;
-    cum += probs[offset + r]!;
-    out.push(r);
-    if (cum >= t) break;
-  }
-  return out;
-}
 
 export class ThresholdRouter implements Router {
   readonly causal = true;
@@ -51,13 +38,9 @@ export class ThresholdRouter implements Router {
     const layout = this.layoutFor(numExperts);
     const T = logits.shape[0]!;
     const R = layout.rows;
-    const probs = ops.softmax(logits);
+    // eq. 5 of paper 001: the smallest prefix whose sum is >= t
+    const { probs, kmax, slotRows, index } = routeByCumulativePrefix(logits, R, (cum) => cum >= this.t);
     const pf = probs.f;
-    const order = new Int32Array(R);
-    const lists: number[][] = [];
-    for (let t = 0; t < T; t++) lists.push(thresholdSelect(pf, t * R, R, this.t, order));
-    const { kmax, slotRows, index } = padSlots(lists);
-
     // capacity: per expert, keep the C slots of highest priority p - rank (ties: lower token)
     const C = expertCapacity(this.capacityFactor, T, numExperts);
     const kept = new Uint8Array(T * kmax);

@@ -8,24 +8,11 @@
  * Our choices where the paper is silent: ties in the sort go to the lower expert index; the
  * cumulative sum is accumulated in float64 over the (float32 or float64) probabilities.
  */
-import { argsortDesc, ops, Tensor } from '../tensor/index.js';
-import { buildRouting, padSlots } from './build-routing.js';
+import { ops, Tensor } from '../tensor/index.js';
+import { buildRouting } from './build-routing.js';
+import { routeByCumulativePrefix } from './cumulative-prefix.js';
 import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
 import { plainLayout } from './top-k.js';
-
-/** Rows chosen by Alg. 1 of paper 003 for one token's probabilities (row-major slice). */
-export function topPSelect(probs: ArrayLike<number>, offset: number, n: number, p: number, order: Int32Array = new Int32Array(n)): number[] {
-  argsortDesc(probs, offset, n, order);
-  const out: number[] = [];
-  let cum = 0;
-  for (let j = 0; j < n; j++) {
-    const r = order[j]!;
-    cum += probs[offset + r]!;
-    out.push(r);
-    if (cum > p) break;
-  }
-  return out;
-}
 
 export class TopPRouter implements Router {
   readonly causal = true;
@@ -43,13 +30,8 @@ export class TopPRouter implements Router {
   route(logits: Tensor, numExperts: number, _ctx: RouteContext): Routing {
     const layout = this.layoutFor(numExperts);
     const T = logits.shape[0]!;
-    const R = layout.rows;
-    const probs = ops.softmax(logits);
-    const pf = probs.f;
-    const order = new Int32Array(R);
-    const lists: number[][] = [];
-    for (let t = 0; t < T; t++) lists.push(topPSelect(pf, t * R, R, this.p, order));
-    const { kmax, slotRows, index } = padSlots(lists);
+    // Alg. 1 of paper 003: stop after the expert that makes the sum strictly greater than p
+    const { probs, kmax, slotRows, index } = routeByCumulativePrefix(logits, layout.rows, (cum) => cum > this.p);
     const slotGates = ops.takeAlongRows(probs, new Tensor(index, [T, kmax]));
     return buildRouting({ logits, probs, layout, kmax, slotRows, slotGates });
   }
