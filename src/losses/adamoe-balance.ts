@@ -15,7 +15,7 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { Routing, RoutingRecord } from '../routers/router.js';
 import type { AuxLoss } from './aux-loss.js';
-import { commonRows, constant, meanOf, nonEmpty, rowSelectionCounts } from './routing-terms.js';
+import { meanOf, nonEmpty, pooledRows, rowSelectionCounts, weightedSum } from './routing-terms.js';
 
 export type AdaMoeBalanceForm = 'mixtral-all' | 'per-layer';
 export const ADAMOE_BALANCE_FORMS: readonly AdaMoeBalanceForm[] = ['mixtral-all', 'per-layer'];
@@ -47,25 +47,13 @@ export class AdaMoeBalanceLoss implements AuxLoss {
     const recs = nonEmpty(records);
     if (recs.length === 0) return null;
     if (this.form === 'mixtral-all') {
-      const R = commonRows(this.name, recs);
-      const { N, m } = nullLayout(recs[0]!.routing, recs[0]!.module, recs[0]!.layer);
-      const counts = new Float64Array(R);
-      let total = 0;
-      let psum: Tensor | null = null;
-      for (const { routing, module, layer } of recs) {
-        nullLayout(routing, module, layer);
-        const c = rowSelectionCounts(routing);
-        for (let r = 0; r < R; r++) counts[r]! += c[r]!;
-        total += routing.numTokens;
-        const s = ops.sum(routing.probs, 0);
-        psum = psum ? ops.add(psum, s) : s;
-      }
-      return ops.sum(ops.mul(psum!, constant(weights(counts, N, m, total), [R], psum!)));
+      const { counts, total, psum } = pooledRows(this.name, recs);
+      const [{ N, m }] = recs.map(({ routing, module, layer }) => nullLayout(routing, module, layer)) as [{ N: number; m: number }];
+      return weightedSum(psum, weights(counts, N, m, total));
     }
     return meanOf(recs.map(({ routing, module, layer }) => {
       const { N, m } = nullLayout(routing, module, layer);
-      const w = weights(rowSelectionCounts(routing), N, m, routing.numTokens);
-      return ops.sum(ops.mul(ops.sum(routing.probs, 0), constant(w, [N + m], routing.probs)));
+      return weightedSum(ops.sum(routing.probs, 0), weights(rowSelectionCounts(routing), N, m, routing.numTokens));
     }));
   }
 }

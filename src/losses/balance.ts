@@ -16,7 +16,7 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { RoutingRecord } from '../routers/router.js';
 import type { AuxLoss } from './aux-loss.js';
-import { commonRows, constant, meanOf, nonEmpty, rowSelectionCounts } from './routing-terms.js';
+import { meanOf, nonEmpty, pooledRows, rowSelectionCounts, weightedSum } from './routing-terms.js';
 
 export type BalanceForm = 'mixtral-all' | 'per-layer' | 'top1';
 export const BALANCE_FORMS: readonly BalanceForm[] = ['mixtral-all', 'per-layer', 'top1'];
@@ -32,20 +32,9 @@ export class BalanceLoss implements AuxLoss {
     const recs = nonEmpty(records);
     if (recs.length === 0) return null;
     if (this.form === 'mixtral-all') {
-      const R = commonRows(this.name, recs);
-      const counts = new Float64Array(R);
-      let total = 0;
-      let psum: Tensor | null = null;
-      for (const { routing } of recs) {
-        const c = rowSelectionCounts(routing);
-        for (let r = 0; r < R; r++) counts[r]! += c[r]!;
-        total += routing.numTokens;
-        const s = ops.sum(routing.probs, 0);
-        psum = psum ? ops.add(psum, s) : s;
-      }
+      const { R, counts, total, psum } = pooledRows(this.name, recs);
       // R * sum_i (counts_i / total) * (psum_i / total)
-      const w = Array.from(counts, (c) => (R * c) / (total * total));
-      return ops.sum(ops.mul(psum!, constant(w, [R], psum!)));
+      return weightedSum(psum, Array.from(counts, (c) => (R * c) / (total * total)));
     }
     const terms = recs.map(({ routing }) => {
       const R = routing.layout.rows;
@@ -55,8 +44,7 @@ export class BalanceLoss implements AuxLoss {
         counts = new Float64Array(R);
         for (let t = 0; t < T; t++) counts[routing.top1[t]!]! += 1;
       } else counts = rowSelectionCounts(routing);
-      const w = Array.from(counts, (c) => (R * c) / (T * T));
-      return ops.sum(ops.mul(ops.sum(routing.probs, 0), constant(w, [R], routing.probs)));
+      return weightedSum(ops.sum(routing.probs, 0), Array.from(counts, (c) => (R * c) / (T * T)));
     });
     return meanOf(terms);
   }

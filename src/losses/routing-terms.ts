@@ -21,6 +21,31 @@ export function rowSelectionCounts(routing: Routing): Float64Array {
   return counts;
 }
 
+/**
+ * All layers' routings pooled into one batch (the `mixtral-all` form of the balance losses, as in
+ * Hugging Face Mixtral's load_balancing_loss_func): selection counts per row, the pooled token
+ * count and the probabilities summed over every token [R] (differentiable).
+ */
+export function pooledRows(loss: string, records: readonly RoutingRecord[]): { R: number; counts: Float64Array; total: number; psum: Tensor } {
+  const R = commonRows(loss, records);
+  const counts = new Float64Array(R);
+  let total = 0;
+  let psum: Tensor | null = null;
+  for (const { routing } of records) {
+    const c = rowSelectionCounts(routing);
+    for (let r = 0; r < R; r++) counts[r]! += c[r]!;
+    total += routing.numTokens;
+    const s = ops.sum(routing.probs, 0);
+    psum = psum ? ops.add(psum, s) : s;
+  }
+  return { R, counts, total, psum: psum! };
+}
+
+/** sum_r w_r * psum_r for summed probabilities psum [R] and constant per-row weights w. */
+export function weightedSum(psum: Tensor, w: ArrayLike<number>): Tensor {
+  return ops.sum(ops.mul(psum, constant(w, psum.shape, psum)));
+}
+
 /** Mean of per-layer scalars (null when there are none). */
 export function meanOf(terms: Tensor[]): Tensor | null {
   if (terms.length === 0) return null;

@@ -14,7 +14,7 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { RoutingRecord } from '../routers/router.js';
 import type { AuxLoss } from './aux-loss.js';
-import { constant, meanOf, nonEmpty } from './routing-terms.js';
+import { meanOf, nonEmpty, weightedSum } from './routing-terms.js';
 
 export class TcMoeBalanceLoss implements AuxLoss {
   readonly name = 'tcmoe-balance';
@@ -41,7 +41,7 @@ export class TcMoeBalanceLoss implements AuxLoss {
         w[i] = (f[i]! - fbar) / T;
         w[N + i] = (f[i]! - fbar) / T;
       }
-      return ops.sum(ops.mul(ops.sum(routing.probs, 0), constant(w, [R], routing.probs)));
+      return weightedSum(ops.sum(routing.probs, 0), w);
     }));
   }
 }

@@ -12,7 +12,7 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { RoutingRecord } from '../routers/router.js';
 import type { AuxLoss } from './aux-loss.js';
-import { constant, meanOf, nonEmpty } from './routing-terms.js';
+import { meanOf, nonEmpty, weightedSum } from './routing-terms.js';
 
 export class TopPBalanceLoss implements AuxLoss {
   readonly name = 'topp-balance';
@@ -40,7 +40,7 @@ export class TopPBalanceLoss implements AuxLoss {
         for (let r = 0; r < R; r++) if (sel[t * R + r]) w[b * R + r]! += R / (B * M * M);
       }
       const psum = ops.sum(ops.reshape(routing.probs, [B, M, R]), 1);
-      return ops.sum(ops.mul(psum, constant(w, [B, R], routing.probs)));
+      return weightedSum(psum, w);
     }));
   }
 }
