@@ -17,17 +17,12 @@ import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { saveModel } from '../src/models/save.js';
 import { createRouter } from '../src/routers/registry.js';
 import { Tensor } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
 import { logits, maxDiff } from './helpers/compare.js';
 
 const LLAMA = path.join(FIXTURES, 'tiny-llama');
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
 
 /**
  * float32 logits of the fixture (|logits| up to 37): 1e-5 of the logit scale. The decomposed sum
@@ -43,7 +38,7 @@ function tol(ref: ArrayLike<number>): number {
 describe('decomposeFfn on tiny-llama (F = 96)', () => {
   it('N = 4 at t = 1, capacity = N: the dense logits (float32 tolerance); every token reaches every expert', () => {
     const { model: dense } = loadModel(LLAMA);
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(dense, x);
     const { model, notes } = decomposeFfn(dense, { experts: 4 });
     expect(model.config.architecture).toBe('XMoEForCausalLM');
@@ -91,7 +86,7 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
 
   it('layers=[1] decomposes only layer 1 (moe_layers); save -> load rebuilds it exactly', async () => {
     const { model: dense } = loadModel(LLAMA);
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(dense, x);
     const { model } = decomposeFfn(dense, { experts: 2, layers: [1] });
     expect(model.model.layers.at(0).ffn).toBeInstanceOf(LlamaMLP);
@@ -111,7 +106,7 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
 
   it('as a surgery pass; a sparser threshold router changes the function (the router is live)', () => {
     const { model } = loadModel(LLAMA);
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(model, x);
     applySurgery(model, [parseSurgerySpec('decompose-ffn:experts=4')]);
     expect(maxDiff(logits(model, x), want)).toBeLessThan(tol(want));

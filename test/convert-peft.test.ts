@@ -17,22 +17,13 @@ import { nextTokenTargets, type CausalLM } from '../src/models/causal-lm.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { loadModel } from '../src/models/load.js';
 import { AdamW } from '../src/train/adamw.js';
-import { backward, noGrad, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { backward, Rng, withScope, zeroGrad } from '../src/tensor/index.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
-import { maxDiff } from './helpers/compare.js';
+import { logits, maxDiff } from './helpers/compare.js';
 
 const LLAMA = path.join(FIXTURES, 'tiny-llama');
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
-
-function logits(model: CausalLM, x: Tensor): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x).f)));
-}
 
 /**
  * Merged vs unmerged float32 logits: 1e-5 of the logit scale (at least 1e-4). The fixtures' logits
@@ -49,7 +40,7 @@ function tol(ref: ArrayLike<number>): number {
 function train(model: CausalLM, steps: number, lr = 1e-2): number[] {
   const params = trainableParameters(model);
   const opt = new AdamW(params, { lr, weightDecay: 0 });
-  const x = ids();
+  const x = fixtureBatch(16);
   const targets = nextTokenTargets(x);
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
@@ -80,7 +71,7 @@ describe('PEFT export of a LoRA adapter trained on tiny-llama', () => {
     applyLora(model, { r: 4, alpha: 8, dropout: 0.05, targets: ['v_proj', 'q_proj', 'down_proj'], seed: 1 });
     const losses = train(model, 6);
     expect(losses[5]!).toBeLessThan(losses[0]!);
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(model, x);
 
     const root = makeTmpDir('peft');
@@ -150,7 +141,7 @@ describe('PEFT export of a LoRA adapter trained on tiny-llama', () => {
     const { model } = loadModel(MIXTRAL);
     applyLora(model, { r: 2, alpha: 4, targets: ['gate', 'w1', 'w2', 'w3', 'o_proj'], seed: 2 });
     train(model, 3, 5e-3);
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(model, x);
     const root = makeTmpDir('peft-mixtral');
     const res = await exportPeftAdapter(model, path.join(root, 'adapter'));

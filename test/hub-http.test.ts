@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, createHubFetch, describeHubUrl, parseRetryAfter, DEFAULT_RETRY } from '../src/hub/http.js';
-import { HubError } from '../src/hub/hub-error.js';
+import type { HubError } from '../src/hub/hub-error.js';
+import { expectHubError } from './helpers/hub-error.js';
 
 const EP = 'https://hub.example';
 const TOKEN = 'hf_unitTestToken0123456789';
@@ -32,17 +33,7 @@ function scripted(script: ((call: Call) => Response | Error)[]): { fetch: typeof
 const ok = (body = 'ok'): (() => Response) => () => new Response(body, { status: 200 });
 const status = (s: number, headers: Record<string, string> = {}, body = ''): (() => Response) => () => new Response(body, { status: s, headers });
 
-async function caught(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HubError);
-    expect((err as Error).message).not.toContain(TOKEN);
-    expect((err as Error).message).not.toMatch(/\n/);
-    return err as HubError;
-  }
-  throw new Error('expected a failure');
-}
+const caught = (p: Promise<unknown>): Promise<HubError> => expectHubError(p, TOKEN);
 
 describe('backoff and Retry-After', () => {
   it('doubles from the base, is capped, and jitters within [0.5, 1) of the step', () => {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { hubPull, type HubPullOptions } from '../src/hub/pull.js';
-import { HubError } from '../src/hub/hub-error.js';
+import type { HubError } from '../src/hub/hub-error.js';
+import { expectHubError } from './helpers/hub-error.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { findSecret, listFilesRecursive, startMockHub, writeTinyModelDir, type MockHub } from './helpers/hub-server.js';
 
@@ -28,19 +29,7 @@ function opts(over: HubPullOptions = {}): HubPullOptions {
   return { endpoint: hub.endpoint, cacheDir: cache, env: { HOME: cache }, sleep: noSleep, ...over };
 }
 
-async function pullError(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HubError);
-    const e = err as HubError;
-    expect(e.message).not.toMatch(/[\r\n]/);
-    expect(e.message).not.toContain(hub.token);
-    expect(e.stack ?? '').not.toContain(hub.token);
-    return e;
-  }
-  throw new Error('expected the pull to fail');
-}
+const pullError = (p: Promise<unknown>): Promise<HubError> => expectHubError(p, hub.token);
 
 beforeEach(async () => {
   hub = await startMockHub();

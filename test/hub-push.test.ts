@@ -6,7 +6,8 @@ import { parse as parseYaml } from 'yaml';
 import { hubPush, type HubPushOptions } from '../src/hub/push.js';
 import { hubPull } from '../src/hub/pull.js';
 import { renderModelCard } from '../src/hub/model-card.js';
-import { HubError } from '../src/hub/hub-error.js';
+import type { HubError } from '../src/hub/hub-error.js';
+import { expectHubError } from './helpers/hub-error.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { findSecret, listFilesRecursive, startMockHub, writeTinyAdapterDir, writeTinyModelDir, type MockHub } from './helpers/hub-server.js';
 
@@ -18,18 +19,7 @@ function opts(over: HubPushOptions = {}): HubPushOptions {
   return { endpoint: hub.endpoint, token: hub.token, env: { HOME: work }, sleep: noSleep, ...over };
 }
 
-async function pushError(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(HubError);
-    const e = err as HubError;
-    expect(e.message).not.toMatch(/[\r\n]/);
-    expect(e.message).not.toContain(hub.token);
-    return e;
-  }
-  throw new Error('expected the push to fail');
-}
+const pushError = (p: Promise<unknown>): Promise<HubError> => expectHubError(p, hub.token);
 
 /** Pulls `repo` into a fresh cache and checks every file of `dir` comes back byte for byte. */
 async function expectRoundTrip(dir: string, repo: string): Promise<string> {

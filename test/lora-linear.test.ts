@@ -15,16 +15,11 @@ import { Linear } from '../src/models/linear.js';
 import { loadModel } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { noGrad, ops, Rng, Tensor, withScope } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
 import { logits, maxDiff } from './helpers/compare.js';
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 12));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 12]);
-}
 
 function randomizeB(model: CausalLM, seed: number, std = 0.05): void {
   const rng = new Rng(seed);
@@ -41,7 +36,7 @@ const ALL = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'do
 describe('LoRA on tiny-llama', () => {
   it('B = 0 leaves the logits unchanged (all attention and MLP projections)', () => {
     const { model } = loadModel(path.join(FIXTURES, 'tiny-llama'));
-    const x = ids();
+    const x = fixtureBatch(12);
     const before = logits(model, x);
     const res = applyLora(model, { r: 4, alpha: 8, targets: ALL });
     expect(res.modules.length).toBe(14);
@@ -181,7 +176,7 @@ describe('LoraLinear', () => {
 
   it('merge() folds scaling B A into W: same logits as unmerged (tiny-mixtral, float32); unmerge() restores W', () => {
     const { model } = loadModel(path.join(FIXTURES, 'tiny-mixtral'));
-    const x = ids();
+    const x = fixtureBatch(12);
     const base = logits(model, x);
     const w0 = Float32Array.from((model.getModule('model.layers.0.block_sparse_moe.experts.1.w2') as Linear).weight.f);
     applyLora(model, { r: 4, alpha: 16, targets: ['q_proj', 'v_proj', 'gate', 'w1', 'w2', 'w3'] });

@@ -14,18 +14,13 @@ import { saveModel } from '../src/models/save.js';
 import { ROUTERS } from '../src/routers/registry.js';
 import { AdamW } from '../src/train/adamw.js';
 import { backward, noGrad, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
 import { logits, maxDiff } from './helpers/compare.js';
 
 const hasRouter = (name: string): boolean => ROUTERS.some((r) => r.name === name);
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 12));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 12]);
-}
 
 function randomizeExperts(model: CausalLM, seed: number, std = 0.02): void {
   const rng = new Rng(seed);
@@ -50,7 +45,7 @@ function layer64(seed: number, n: number, k: number, inF = 6, outF = 5, r = 3): 
 describe('Mo-LoRA on tiny-llama', () => {
   it('B = 0: logits unchanged at step 0; one routing record per target linear', () => {
     const { model } = loadModel(path.join(FIXTURES, 'tiny-llama'));
-    const x = ids();
+    const x = fixtureBatch(12);
     const before = logits(model, x);
     const res = applyMoLora(model, { seed: 3 });
     expect(res.modules.length).toBe(14);

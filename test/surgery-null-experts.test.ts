@@ -18,17 +18,12 @@ import type { Linear } from '../src/models/linear.js';
 import { loadModel } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
 import { noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
 import { logits, maxDiff } from './helpers/compare.js';
 
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
 
 describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
   it('tiles gate rows into gate2 [m, D] (m = 8: two segments) and writes the config keys', () => {
@@ -55,7 +50,7 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
       const N = 4;
       // routing tensors live in the forward's scope: check inside it
       withScope(() => noGrad(() => {
-        model.forward(ids(), { ctx });
+        model.forward(fixtureBatch(16), { ctx });
         expect(ctx.routing.length).toBe(2);
         const R = N + m;
         const expectTrue = stepZeroTrueExperts(N, m, topK);
@@ -85,7 +80,7 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
 
   it('m = N, top_k = 3 reaches the same 2 true experts: the original top-2 function is kept (loss change reported)', () => {
     const { model } = loadModel(MIXTRAL);
-    const x = ids();
+    const x = fixtureBatch(16);
     const before = logits(model, x);
     const { report } = applySurgery(model, [nullExpertsPass({ m: 4, topK: 3 })], { batch: { ids: x } });
     const after = logits(model, x);
@@ -99,7 +94,7 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
 
   it('m = 2N, top_k = 3 reaches 1 true expert: the function changes and the report says so', () => {
     const { model } = loadModel(MIXTRAL);
-    const x = ids();
+    const x = fixtureBatch(16);
     const { report } = applySurgery(model, [nullExpertsPass({ m: 8, topK: 3 })], { batch: { ids: x } });
     const step = report.passes[0]!;
     expect(step.notes.join('\n')).toContain('each token reaches 1 true expert(s) (original top-2): the function changes at step 0');
@@ -116,13 +111,13 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
     const loaded = loadModel(dir).model;
     expect(loaded.parameters().get('model.layers.0.block_sparse_moe.gate2.weight')!.shape).toEqual([8, 64]);
     expect(loaded.moeBlocks()[1]!.router.spec).toEqual({ name: 'null-experts', k: 3, m: 8, mapping: 'zero' });
-    const x = ids();
+    const x = fixtureBatch(16);
     expect(maxDiff(logits(loaded, x), logits(model, x))).toBe(0);
   });
 
   it('identity mapping: null slots add p * x; save -> load keeps the mapping', async () => {
     const { model } = loadModel(MIXTRAL);
-    const x = ids();
+    const x = fixtureBatch(16);
     const before = logits(model, x);
     const { report } = applySurgery(model, [parseSurgerySpec('null-experts:m=4,top_k=3,mapping=identity')]);
     expect(report.passes[0]!.notes[1]).toContain('the function changes at step 0');
@@ -148,7 +143,7 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
     expect(report.passes[1]!.trainable).toBe(report.passes[1]!.added);
     const rng = new Rng(3);
     for (const t of trainableParameters(model).values()) if (t.name?.endsWith('lora_B.weight')) for (let i = 0; i < t.size; i++) t.f[i] = rng.normal() * 0.01;
-    const x = ids();
+    const x = fixtureBatch(16);
     const want = logits(model, x);
     const dir = path.join(makeTmpDir('null-lora'), 'model');
     await saveModel(model, dir);

@@ -9,14 +9,10 @@ import {
   SURGERY_PASSES, type SurgeryPass,
 } from '../src/adapters/index.js';
 import { LoraLinear } from '../src/lora/index.js';
-import type { CausalLM } from '../src/models/causal-lm.js';
 import { Linear } from '../src/models/linear.js';
-import { noGrad, Tensor, withScope } from '../src/tensor/index.js';
+import { Tensor } from '../src/tensor/index.js';
 import { tinyLlamaConfig, tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
-
-function logits(model: CausalLM, x: Tensor): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x).f)));
-}
+import { logits } from './helpers/compare.js';
 
 const X = new Tensor(Int32Array.from([3, 14, 15, 92, 65, 35, 89, 79, 32, 38]), [2, 5]);
 

@@ -7,25 +7,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applySurgery, batchLoss, formatSurgeryReport, parseSurgerySpec, ternaryGate, ternaryPass } from '../src/adapters/index.js';
-import { nextTokenTargets, type CausalLM } from '../src/models/causal-lm.js';
+import { nextTokenTargets } from '../src/models/causal-lm.js';
 import type { Linear } from '../src/models/linear.js';
 import { loadModel } from '../src/models/load.js';
 import { saveModel } from '../src/models/save.js';
-import { noGrad, ops, Rng, Tensor, withScope } from '../src/tensor/index.js';
-import { FIXTURES, fixtureIds } from './helpers/fixtures.js';
+import { noGrad, ops, Rng, withScope } from '../src/tensor/index.js';
+import { FIXTURES, fixtureBatch } from './helpers/fixtures.js';
+import { logits } from './helpers/compare.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { tinyLlamaConfig, tinyModel } from './helpers/tiny-model.js';
 
 const MIXTRAL = path.join(FIXTURES, 'tiny-mixtral');
-
-function ids(): Tensor {
-  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, 16));
-  return new Tensor(Int32Array.from(rows.flat()), [2, 16]);
-}
-
-function logits(model: CausalLM, x: Tensor): Float32Array {
-  return withScope(() => noGrad(() => Float32Array.from(model.forward(x).f)));
-}
 
 describe('ternaryGate', () => {
   it('rows E^1 = the old gate, E^-1 and E^0 ~ N(0, 0.006^2), bias 0 / -1 / -10', () => {
@@ -48,7 +40,7 @@ describe('ternaryGate', () => {
 describe('ternary on tiny-mixtral (N = 4, top-2)', () => {
   it('gate [2N+K, D] with bias, config, ternary router; step-0 loss change reported', () => {
     const { model } = loadModel(MIXTRAL);
-    const x = ids();
+    const x = fixtureBatch(16);
     const lossBefore = withScope(() => noGrad(() => ops.crossEntropy(model.forward(x), nextTokenTargets(x), { ignoreIndex: -100 }).item()));
     const gate0 = Float32Array.from((model.getModule('model.layers.0.block_sparse_moe.gate') as Linear).weight.f);
     const { report } = applySurgery(model, [parseSurgerySpec('ternary')], { batch: { ids: x }, seed: 1 });
@@ -83,7 +75,7 @@ describe('ternary on tiny-mixtral (N = 4, top-2)', () => {
     const loaded = loadModel(dir).model;
     expect(loaded.parameters().get('model.layers.1.block_sparse_moe.gate.weight')!.shape).toEqual([11, 64]);
     expect(Array.from(loaded.parameters().get('model.layers.1.block_sparse_moe.gate.bias')!.f)).toEqual([0, 0, 0, 0, -1, -1, -1, -1, -10, -10, -10]);
-    const x = ids();
+    const x = fixtureBatch(16);
     const a = logits(loaded, x);
     const b = logits(model, x);
     let d = 0;

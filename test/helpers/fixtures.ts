@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Tensor } from '../../src/tensor/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /**
@@ -15,4 +16,10 @@ export function fixtureIds(): number[][] {
 
 export function expectedNll(): Record<string, { nll: number; tokens: number }> {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected-nll.json'), 'utf8'));
+}
+
+/** Rows 1 and 2 of the fixture ids, their first `len` tokens: a [2, len] batch of real token ids. */
+export function fixtureBatch(len: number): Tensor {
+  const rows = fixtureIds().slice(1, 3).map((r) => r.slice(0, len));
+  return new Tensor(Int32Array.from(rows.flat()), [2, len]);
 }
