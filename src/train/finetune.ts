@@ -17,34 +17,20 @@ import { loadTokenizedDataset } from '../data/load-dataset.js';
 import { packDocuments, type PackedSequences } from '../data/packing.js';
 import type { MoeTokenizer } from '../data/tokenizer.js';
 import { writeJsonAtomic, writeSafetensors } from '../io/index.js';
-import type { WeightedAuxLoss } from '../losses/aux-loss.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { saveModel } from '../models/save.js';
 import { nf4Sites, saveQuantizedModel } from '../quant/index.js';
 import { packedBatchSource } from './data-source.js';
 import { evaluateLoss, type EvalResult } from './evaluate.js';
-import type { ProgressSink } from './progress.js';
+import type { TrainRunOptions } from './run-options.js';
 import { Trainer, type TrainerConfig, type TrainResult } from './trainer.js';
 
-export interface FinetuneOptions {
-  runDir: string;
+export interface FinetuneOptions extends TrainRunOptions {
   model: CausalLM;
   train: PackedSequences;
   eval?: PackedSequences | null;
-  batchSize: number;
-  /** Data-order seed (default: trainer seed). */
-  dataSeed?: number;
-  trainer: TrainerConfig;
-  auxLosses?: readonly WeightedAuxLoss[];
-  evalBatchSize?: number;
-  evalMaxBatches?: number | null;
-  resume?: boolean;
-  progress?: ProgressSink;
   /** What to write at the end (default 'trainable'). */
   save?: 'trainable' | 'full' | 'none';
-  extra?: unknown;
-  /** Called with the trainer before it runs (the CLI installs its Ctrl-C handler here). */
-  onTrainer?: (trainer: Trainer) => void;
 }
 
 export interface FinetuneResult {

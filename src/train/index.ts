@@ -18,3 +18,4 @@ export {
 export { unigramBaseline, type UnigramResult } from './unigram.js';
 export { pretrain, type PretrainOptions, type PretrainResult, type PretrainMetrics, type PretrainCorpus } from './pretrain.js';
 export { finetune, packFiles, type FinetuneOptions, type FinetuneResult, type PackFilesOptions } from './finetune.js';
+export type { TrainRunOptions } from './run-options.js';

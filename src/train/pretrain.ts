@@ -22,22 +22,21 @@ import { readTextDocuments, tokenizeTexts } from '../data/text-dataset.js';
 import { loadOrBuildTokenCache, stampSources } from '../data/token-cache.js';
 import { MoeTokenizer } from '../data/tokenizer.js';
 import { writeJsonAtomic } from '../io/index.js';
-import type { WeightedAuxLoss } from '../losses/aux-loss.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { createModel } from '../models/create.js';
 import { saveModel } from '../models/save.js';
 import { packedBatchSource } from './data-source.js';
 import { evaluateLoss, type EvalResult } from './evaluate.js';
 import type { ProgressSink } from './progress.js';
-import { Trainer, type TrainerConfig, type TrainResult } from './trainer.js';
+import type { TrainRunOptions } from './run-options.js';
+import { Trainer, type TrainResult } from './trainer.js';
 import { unigramBaseline, type UnigramResult } from './unigram.js';
 
 export type PretrainCorpus =
   | { kind: 'brown'; /** Use only the first N training documents (quick runs). */ maxTrainDocs?: number }
   | { kind: 'files'; train: string[]; validation?: string[]; /** Without validation files: every k-th document (default 20) is held out. */ validationEvery?: number; split?: 'file' | 'paragraph' | 'line' };
 
-export interface PretrainOptions {
-  runDir: string;
+export interface PretrainOptions extends TrainRunOptions {
   /** A config.json-style object (architectures, sizes, moe_tune keys); vocab_size and BOS/EOS ids come from the tokenizer. */
   model: Record<string, unknown>;
   init?: { seed?: number; std?: number; routerStd?: number };
@@ -45,23 +44,8 @@ export interface PretrainOptions {
   tokenizer?: { dir?: string | null; vocabSize?: number; minFrequency?: number };
   corpus?: PretrainCorpus;
   seqLen: number;
-  batchSize: number;
-  /** Data-order seed (default: trainer seed). */
-  dataSeed?: number;
-  trainer: TrainerConfig;
-  auxLosses?: readonly WeightedAuxLoss[];
-  /** Validation (during training and at the end): sequences per batch (default 8) and batches (default: all). */
-  evalBatchSize?: number;
-  evalMaxBatches?: number | null;
   /** Stop (with a checkpoint) once this many seconds of training have passed. */
   timeBudgetS?: number | null;
-  /** Continue from the newest checkpoint in runDir. */
-  resume?: boolean;
-  progress?: ProgressSink;
-  /** The caller's resolved recipe (saved with checkpoints and in summary.json). */
-  extra?: unknown;
-  /** Called with the trainer before it runs (the CLI installs its Ctrl-C handler here). */
-  onTrainer?: (trainer: Trainer) => void;
 }
 
 export interface PretrainMetrics {
