@@ -23,7 +23,8 @@
         "native/src/rope.cc",
         "native/src/softmax.cc",
         "native/src/swiglu.cc",
-        "native/src/thread_pool.cc"
+        "native/src/thread_pool.cc",
+        "native/src/weight_load.cc"
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags!": ["-O0", "-O1", "-O2", "-ffast-math"],

@@ -25,6 +25,7 @@
 #include "softmax.h"
 #include "swiglu.h"
 #include "thread_pool.h"
+#include "weight_load.h"
 
 namespace {
 
@@ -831,6 +832,69 @@ napi_value Adamw(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// ------------------------------------------------------------------ loading (weight_load.h)
+
+// The stored-bytes source of a loading kernel: arguments dtype (0 F32, 1 BF16, 2 F16), bytes
+// (Uint8Array or null), fd, byteOffset (used when bytes is null).
+bool stored_source(Call& c, size_t first, int64_t numel, mt::StoredSource& src) {
+  int64_t dtype = c.count(first, "dtype");
+  if (c.ok() && dtype > 2) c.fail("dtype must be 0 (F32), 1 (BF16) or 2 (F16), got %lld", (long long)dtype);
+  src.dtype = (mt::StoredFloat)dtype;
+  src.bytes = nullptr;
+  src.fd = -1;
+  src.byteOffset = 0;
+  const int64_t size = dtype == 0 ? 4 : 2;
+  if (!c.is_null(first + 1)) {
+    src.bytes = c.u8(first + 1, "bytes", mul(numel, size));
+  } else {
+    src.fd = c.int32(first + 2, "fd");
+    src.byteOffset = c.count(first + 3, "byteOffset");
+    if (c.ok() && src.fd < 0) c.fail("fd must be a file descriptor, got %d", src.fd);
+  }
+  return c.ok();
+}
+
+// decodeStored(dtype, bytes, fd, byteOffset, numel, out): 0, or -errno / 1 (file ended early).
+napi_value DecodeStored(napi_env env, napi_callback_info info) {
+  Call c(env, info, "decodeStored", 6);
+  int64_t numel = c.count(4, "numel");
+  mt::StoredSource src;
+  stored_source(c, 0, numel, src);
+  float* out = c.f32(5, "out", numel);
+  if (!c.ok()) return nullptr;
+  return make_number(env, mt::decode_stored_floats(src, numel, out));
+}
+
+// nf4QuantizeStored(dtype, bytes, fd, byteOffset, numel, blockSize, thresholds, codes, absmax):
+// -1, the first block holding a non-finite value, or <= -2 on a read failure.
+napi_value Nf4QuantizeStored(napi_env env, napi_callback_info info) {
+  Call c(env, info, "nf4QuantizeStored", 9);
+  int64_t numel = c.count(4, "numel");
+  int64_t blockSize = c.count(5, "blockSize");
+  if (c.ok() && (blockSize < 2 || blockSize % 2 != 0 || blockSize > mt::kMaxNf4Block))
+    c.fail("blockSize must be even, between 2 and %lld, got %lld", (long long)mt::kMaxNf4Block, (long long)blockSize);
+  mt::StoredSource src;
+  stored_source(c, 0, numel, src);
+  const float* thresholds = c.f32(6, "thresholds", 15);
+  uint8_t* codes = const_cast<uint8_t*>(c.u8(7, "codes", (numel + 1) / 2));
+  float* absmax = c.f32(8, "absmax", blockSize > 0 ? (numel + blockSize - 1) / blockSize : 0);
+  if (!c.ok()) return nullptr;
+  return make_number(env, (double)mt::nf4_quantize_stored(src, numel, blockSize, thresholds, codes, absmax));
+}
+
+// nf4QuantizeScales(absmax, n, nestedBlockSize, dynamicCode, qabsmax, nestedAbsmax): the offset.
+napi_value Nf4QuantizeScales(napi_env env, napi_callback_info info) {
+  Call c(env, info, "nf4QuantizeScales", 6);
+  int64_t n = c.count(1, "n"), nb = c.count(2, "nestedBlockSize");
+  if (c.ok() && nb < 1) c.fail("nestedBlockSize must be >= 1");
+  const float* absmax = c.f32(0, "absmax", n);
+  const float* dyn = c.f32(3, "dynamicCode", 256);
+  uint8_t* q = const_cast<uint8_t*>(c.u8(4, "qabsmax", n));
+  float* nested = c.f32(5, "nestedAbsmax", nb > 0 ? (n + nb - 1) / nb : 0);
+  if (!c.ok()) return nullptr;
+  return make_number(env, (double)mt::nf4_quantize_scales(absmax, n, nb, dyn, q, nested));
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -870,6 +934,9 @@ NAPI_MODULE_INIT() {
       {"takeAlongRows", TakeAlongRows},
       {"takeAlongRowsBackward", TakeAlongRowsBackward},
       {"adamw", Adamw},
+      {"decodeStored", DecodeStored},
+      {"nf4QuantizeStored", Nf4QuantizeStored},
+      {"nf4QuantizeScales", Nf4QuantizeScales},
   };
   for (auto& f : fns) {
     napi_value fn;

@@ -25,7 +25,7 @@ import type { FloatStorageDtype, StorageDtype } from './dtype.js';
 import { removeQuietly, tempSiblingPath, writeFileAtomic } from './atomic.js';
 import { FileFormatError, errorText } from './file-format-error.js';
 import { pythonJsonDumps } from './python-json.js';
-import { SafetensorsFile, type TensorInfo } from './safetensors-reader.js';
+import { SafetensorsFile, type StoredTensorLocation, type TensorInfo } from './safetensors-reader.js';
 import {
   planTensor,
   writePlannedSafetensors,
@@ -99,6 +99,11 @@ export class Checkpoint {
 
   readFloat32Into(name: string, out: Float32Array): void {
     this.fileOf(name).readFloat32Into(name, out);
+  }
+
+  /** Where a float tensor's bytes lie (see SafetensorsFile.storedLocation). */
+  storedLocation(name: string): StoredTensorLocation | null {
+    return this.fileOf(name).storedLocation(name);
   }
 
   readInt32(name: string): Int32Array {

@@ -27,6 +27,7 @@ import {
   type StorageDtype,
 } from './dtype.js';
 import { FileFormatError, errorText } from './file-format-error.js';
+import { getBackend } from '../tensor/index.js';
 
 /** The reference implementation's limit on the header length. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -42,6 +43,16 @@ export interface TensorInfo {
   readonly byteOffset: number;
   readonly byteLength: number;
 }
+
+/** Where a float tensor's bytes lie in an open file (for kernels that read them with pread). */
+export interface StoredTensorLocation {
+  readonly fd: number;
+  readonly byteOffset: number;
+  readonly dtype: 'F32' | 'BF16' | 'F16';
+  readonly numel: number;
+}
+
+const NATIVE_DTYPE = { F32: 0, BF16: 1, F16: 2 } as const;
 
 export class SafetensorsFile {
   readonly path: string;
@@ -132,6 +143,15 @@ export class SafetensorsFile {
       throw new FileFormatError(this.path, `is ${dtype}, not a float dtype; read it with readInt32 or readRaw`, name);
     }
     this.checkOut(name, info, out.length);
+    const k = getBackend();
+    if (k.decodeStored && dtype !== 'F64' && info.numel > 0) {
+      // native: the pool's threads pread and convert their own chunks (bit-exact, src/io/dtype.ts)
+      if (this.fd === null) throw new FileFormatError(this.path, 'read after close()', name);
+      const r = k.decodeStored(NATIVE_DTYPE[dtype], null, this.fd, info.byteOffset, info.numel, out);
+      if (r === 1) throw new FileFormatError(this.path, `file ended while reading (was it truncated after opening?)`, name);
+      if (r !== 0) throw new FileFormatError(this.path, `read failed (errno ${-r})`, name);
+      return;
+    }
     if (dtype === 'F32') {
       this.readBytes(name, info.byteOffset, new Uint8Array(out.buffer, out.byteOffset, info.byteLength));
       return;
@@ -145,6 +165,17 @@ export class SafetensorsFile {
       this.readBytes(name, info.byteOffset + start * size, bytes);
       decodeFloatBytes(dtype, bytes, out.subarray(start, start + n));
     }
+  }
+
+  /**
+   * The file descriptor, offset, dtype and count of a float tensor stored as F32 / BF16 / F16 (the
+   * file stays open until close()); null for other dtypes.
+   */
+  storedLocation(name: string): StoredTensorLocation | null {
+    const info = this.info(name);
+    if (this.fd === null) throw new FileFormatError(this.path, 'read after close()', name);
+    if (info.dtype !== 'F32' && info.dtype !== 'BF16' && info.dtype !== 'F16') return null;
+    return { fd: this.fd, byteOffset: info.byteOffset, dtype: info.dtype, numel: info.numel };
   }
 
   /** An integer tensor (I64 / I32 / I16 / I8 / U8 / BOOL) as Int32Array; an I64 value outside int32 is an error. */

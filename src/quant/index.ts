@@ -1,7 +1,7 @@
 /** NF4 4-bit quantisation (QLoRA): code books, blockwise quantisation, the 4-bit linear layer and its GEMM, model conversion and I/O. */
 export { NF4_CODE, NF4_THRESHOLDS, NF4_ZERO_INDEX, DYNAMIC_CODE, createDynamicMap, nf4Index, nearestIndex } from './codebooks.js';
 export {
-  NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE, quantizeNf4, dequantizeNf4, dequantizeRange, decodeScales, nf4Scales, nf4CodeAt,
+  NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE, quantizeNf4, quantizeNf4Js, quantizeNf4Stored, quantizeScalesJs, type StoredFloats, dequantizeNf4, dequantizeRange, decodeScales, nf4Scales, nf4CodeAt,
   nf4BlockCount, nf4StorageBytes, quantizeScales, type Nf4Weight, type Nf4NestedScales, type QuantizeNf4Options,
 } from './nf4.js';
 export { nf4Gemm, tileRows, setNf4TileElements, TILE_ELEMENTS, type NativeNf4Gemm } from './nf4-gemm.js';

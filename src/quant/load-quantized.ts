@@ -27,7 +27,7 @@ import { checkpointSource, loadModelConfig } from '../models/load.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Tensor } from '../tensor/index.js';
 import { Nf4Linear } from './nf4-linear.js';
-import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4, type Nf4Weight } from './nf4.js';
+import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4Js, quantizeNf4Stored, type Nf4Weight } from './nf4.js';
 import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
 import { DEFAULT_QUANT_SKIP, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
 
@@ -43,7 +43,7 @@ export interface LoadedQuantizedModel {
   /** 'float': quantised while loading; 'nf4': read from a saved 4-bit model. */
   source: 'float' | 'nf4';
   stats: QuantizeModelResult;
-  /** Size of the one float scratch buffer the loader used (bytes). */
+  /** Size of the one float scratch buffer the placeholders view (bytes; written only when the reference path ran). */
   scratchBytes: number;
 }
 
@@ -81,7 +81,10 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
         }
       } else maxNumel = Math.max(maxNumel, ckpt.info(n).numel);
     }
-    const scratch = new Float32Array(maxNumel);
+    // The placeholders view one buffer, only written by the reference path (an untouched buffer
+    // occupies no memory: large allocations are zero pages until written).
+    let scratchBuf: Float32Array | null = null;
+    const scratch = (): Float32Array => (scratchBuf ??= new Float32Array(maxNumel));
     const quantized = new Map<string, Nf4Weight>();
     const quant = { doubleQuant: opts.doubleQuant ?? true, blockSize: opts.blockSize ?? NF4_BLOCK_SIZE, nestedBlockSize: NESTED_BLOCK_SIZE };
 
@@ -97,18 +100,25 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
           }
           for (const n of nf4TensorNames(name, q.nested !== null)) used.add(n);
           quantized.set(modulePath, q);
-          return Tensor.param(scratch.subarray(0, numel), shape, name);
+          return Tensor.param(scratch().subarray(0, numel), shape, name);
         }
         if (!prequantized && isLinearWeight(name, kind) && isQuantTarget(modulePath, opts) && ckpt.has(name)) {
           const info = ckpt.info(name);
           if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
             throw new Error(`${info.file}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
           }
-          const buf = scratch.subarray(0, numel);
-          ckpt.readFloat32Into(name, buf);
-          used.add(name);
+          const buf = scratch().subarray(0, numel);
           const dtype = TORCH_DTYPE[info.dtype] ?? 'float32';
-          quantized.set(modulePath, quantizeNf4(buf, shape, { ...quant, sourceDtype: dtype, name }));
+          const qopts = { ...quant, sourceDtype: dtype, name };
+          // native: straight from the file's bytes, no float copy; else (or to word an error) the reference
+          const loc = ckpt.storedLocation(name);
+          let q = loc ? quantizeNf4Stored(loc, shape, qopts) : null;
+          if (!q) {
+            ckpt.readFloat32Into(name, buf);
+            q = quantizeNf4Js(buf, shape, qopts);
+          }
+          used.add(name);
+          quantized.set(modulePath, q);
           return Tensor.param(buf, shape, name);
         }
         return plain.get(name, shape, kind);
@@ -128,7 +138,7 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
     if (unused.length > 0) {
       throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
     }
-    return { model, config, dir, source: prequantized ? 'nf4' : 'float', stats: quantizedModelStats(model), scratchBytes: scratch.byteLength };
+    return { model, config, dir, source: prequantized ? 'nf4' : 'float', stats: quantizedModelStats(model), scratchBytes: (scratchBuf as Float32Array | null)?.byteLength ?? 0 };
   } finally {
     ckpt.close();
   }

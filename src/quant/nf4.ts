@@ -16,7 +16,8 @@
  * Dequantised value: NF4[index] * scale, in float32. Storage: numel / 2 bytes of indices,
  * blocks bytes of scales, 4 bytes per 256 blocks and one offset: 4.127 bits per parameter.
  */
-import { DYNAMIC_CODE, NF4_CODE, NF4_ZERO_INDEX, nearestIndex, nf4Index } from './codebooks.js';
+import { getBackend } from '../tensor/index.js';
+import { DYNAMIC_CODE, NF4_CODE, NF4_THRESHOLDS, NF4_ZERO_INDEX, nearestIndex, nf4Index } from './codebooks.js';
 
 export const NF4_BLOCK_SIZE = 64;
 export const NESTED_BLOCK_SIZE = 256;
@@ -69,15 +70,73 @@ export function nf4BlockCount(numel: number, blockSize: number): number {
   return Math.ceil(numel / blockSize);
 }
 
-/** Quantises a float tensor (flattened row-major) to NF4. */
+/**
+ * Quantises a float tensor (flattened row-major) to NF4: through the backend's native quantiser
+ * for a Float32Array when it has one (bit-identical, threaded), else quantizeNf4Js.
+ */
 export function quantizeNf4(weights: ArrayLike<number>, shape: readonly number[], opts: QuantizeNf4Options = {}): Nf4Weight {
+  if (weights instanceof Float32Array && weights.length === shape.reduce((a, b) => a * b, 1)) {
+    const bytes = new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
+    const q = quantizeNf4Stored({ dtype: 'F32', bytes }, shape, opts);
+    if (q) return q;
+  }
+  return quantizeNf4Js(weights, shape, opts);
+}
+
+/** Stored float data: in memory, or `numel` values at `byteOffset` of an open file. */
+export type StoredFloats =
+  | { dtype: 'F32' | 'BF16' | 'F16'; bytes: Uint8Array }
+  | { dtype: 'F32' | 'BF16' | 'F16'; fd: number; byteOffset: number };
+
+const STORED_CODE = { F32: 0, BF16: 1, F16: 2 } as const;
+
+/**
+ * NF4 quantisation straight from stored bytes (f32 / bf16 / f16) by the backend's native kernel
+ * (native/src/weight_load.cc): no float32 copy of the tensor is made, the threads read and
+ * quantise chunk by chunk. Returns null when the backend has no such kernel or a value is not
+ * finite (callers then take the reference path, which words the error).
+ */
+export function quantizeNf4Stored(src: StoredFloats, shape: readonly number[], opts: QuantizeNf4Options = {}): Nf4Weight | null {
+  const k = getBackend();
+  if (!k.nf4QuantizeStored) return null;
   const where = opts.name ? `quantizeNf4 ${opts.name}` : 'quantizeNf4';
   const numel = shape.reduce((a, b) => a * b, 1);
-  if (weights.length !== numel) throw new Error(`${where}: ${weights.length} values for shape [${shape.join(', ')}] (${numel} expected)`);
-  const blockSize = opts.blockSize ?? NF4_BLOCK_SIZE;
+  const blockSize = checkedBlockSize(opts.blockSize ?? NF4_BLOCK_SIZE, where);
+  if (blockSize > 4096) return null;
+  const blocks = nf4BlockCount(numel, blockSize);
+  const absmax = new Float32Array(blocks);
+  const codes = new Uint8Array(Math.ceil(numel / 2));
+  const bytes = 'bytes' in src ? src.bytes : null;
+  const r = k.nf4QuantizeStored(STORED_CODE[src.dtype], bytes, bytes ? -1 : (src as { fd: number }).fd,
+    bytes ? 0 : (src as { byteOffset: number }).byteOffset, numel, blockSize, NF4_THRESHOLDS, codes, absmax);
+  if (r <= -2) throw new Error(`${where}: reading the stored values failed (${r === -2 ? 'the file ended early' : `errno ${-2 - r}`})`);
+  if (r >= 0) return null;
+  const doubleQuant = opts.doubleQuant ?? true;
+  return {
+    shape: [...shape],
+    numel,
+    blockSize,
+    codes,
+    code: NF4_CODE,
+    absmax: doubleQuant ? null : absmax,
+    nested: doubleQuant ? quantizeScales(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
+    sourceDtype: opts.sourceDtype ?? 'float32',
+  };
+}
+
+function checkedBlockSize(blockSize: number, where: string): number {
   if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2 !== 0) {
     throw new Error(`${where}: blockSize must be an even integer >= 2, got ${blockSize}`);
   }
+  return blockSize;
+}
+
+/** The reference quantiser (TypeScript), which the native kernel equals bit for bit. */
+export function quantizeNf4Js(weights: ArrayLike<number>, shape: readonly number[], opts: QuantizeNf4Options = {}): Nf4Weight {
+  const where = opts.name ? `quantizeNf4 ${opts.name}` : 'quantizeNf4';
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (weights.length !== numel) throw new Error(`${where}: ${weights.length} values for shape [${shape.join(', ')}] (${numel} expected)`);
+  const blockSize = checkedBlockSize(opts.blockSize ?? NF4_BLOCK_SIZE, where);
   const blocks = nf4BlockCount(numel, blockSize);
   const absmax = new Float32Array(blocks);
   const codes = new Uint8Array(Math.ceil(numel / 2));
@@ -108,13 +167,24 @@ export function quantizeNf4(weights: ArrayLike<number>, shape: readonly number[]
     codes,
     code: NF4_CODE,
     absmax: doubleQuant ? null : absmax,
-    nested: doubleQuant ? quantizeScales(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
+    nested: doubleQuant ? quantizeScalesJs(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
     sourceDtype: opts.sourceDtype ?? 'float32',
   };
 }
 
-/** Double quantisation of the block scales (see the file comment, step 3). */
+/** Double quantisation of the block scales: the backend's native kernel when it has one, else quantizeScalesJs. */
 export function quantizeScales(absmax: Float32Array, nestedBlockSize = NESTED_BLOCK_SIZE): Nf4NestedScales {
+  const k = getBackend();
+  if (!k.nf4QuantizeScales || !Number.isInteger(nestedBlockSize) || nestedBlockSize < 1) return quantizeScalesJs(absmax, nestedBlockSize);
+  const n = absmax.length;
+  const qabsmax = new Uint8Array(n);
+  const nestedAbsmax = new Float32Array(Math.ceil(n / nestedBlockSize));
+  const offset = k.nf4QuantizeScales(absmax, n, nestedBlockSize, DYNAMIC_CODE, qabsmax, nestedAbsmax);
+  return { qabsmax, nestedAbsmax, nestedCode: DYNAMIC_CODE, nestedBlockSize, offset };
+}
+
+/** Double quantisation of the block scales (see the file comment, step 3): the reference. */
+export function quantizeScalesJs(absmax: Float32Array, nestedBlockSize = NESTED_BLOCK_SIZE): Nf4NestedScales {
   const n = absmax.length;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += absmax[i]!;

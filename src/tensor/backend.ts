@@ -174,6 +174,29 @@ export interface Backend {
     absmax: Float32Array | null, qabsmax: Uint8Array | null, nestedAbsmax: Float32Array | null,
     nestedCode: Float32Array | null, nestedBlockSize: number, offset: number,
     beta: number, C: Float32Array): void;
+
+  // ---- loading kernels (optional; native/src/weight_load.h). Stored data is a safetensors
+  // float dtype, 0 = F32, 1 = BF16, 2 = F16, read from `bytes` or, when it is null, from the open
+  // file descriptor `fd` at `byteOffset` (pread, each thread its own bounded chunk).
+
+  /**
+   * numel stored values decoded to float32 into out, bit-exact (src/io/dtype.ts). Returns 0, or
+   * -errno when a read fails, or 1 when the file ends early.
+   */
+  decodeStored?(dtype: number, bytes: Uint8Array | null, fd: number, byteOffset: number, numel: number,
+    out: Float32Array): number;
+
+  /**
+   * NF4 quantisation of numel stored values (src/quant/nf4.ts quantizeNf4Js, bit-exact): packed
+   * codes and one float32 absmax per block; thresholds = NF4_THRESHOLDS. Returns -1, or the first
+   * block holding a non-finite value, or <= -2 when reading fails.
+   */
+  nf4QuantizeStored?(dtype: number, bytes: Uint8Array | null, fd: number, byteOffset: number, numel: number,
+    blockSize: number, thresholds: Float32Array, codes: Uint8Array, absmax: Float32Array): number;
+
+  /** Double quantisation of n block scales (quantizeScalesJs, bit-exact); returns the offset. */
+  nf4QuantizeScales?(absmax: Float32Array, n: number, nestedBlockSize: number, dynamicCode: Float32Array,
+    qabsmax: Uint8Array, nestedAbsmax: Float32Array): number;
 }
 
 /** The reference of `gemmGrouped`: one `gemm` per product (for backends without the kernel). */

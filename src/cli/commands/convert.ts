@@ -1,13 +1,15 @@
 /**
- * `moe-tune convert decompose|merge|export-peft|import-peft`: model conversions. Every --out is
+ * `moe-tune convert decompose|merge|export-peft|import-peft|quantize`: model conversions. Every --out is
  * written atomically (temp directory, then rename) and never replaces a non-empty directory
  * without --force.
  */
 import type { Command } from 'commander';
 import { decomposeFfn, exportPeftAdapter, importPeftAdapter, mergeLora } from '../../convert/index.js';
+import { openCheckpoint, type FloatStorageDtype } from '../../io/index.js';
+import { loadModelQuantized, saveQuantizedModel } from '../../quant/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { hasTokenizer, openModel } from '../model-access.js';
-import { writeModelDir } from '../model-output.js';
+import { tokenizerFiles, writeModelDir } from '../model-output.js';
 import { intArg } from '../options.js';
 import { printJson } from '../output.js';
 import { requireFreshOut } from '../run-dir.js';
@@ -67,6 +69,43 @@ async function importAction(o: CommonOptions & { adapter: string }): Promise<voi
   done(o, `applied the PEFT adapter ${o.adapter} to ${res.modules.length} modules`, { adapter: o.adapter, modules: res.modules, base_model_name_or_path: res.baseModelNameOrPath });
 }
 
+const FLOAT_DTYPES: Record<string, FloatStorageDtype> = { f32: 'F32', float32: 'F32', bf16: 'BF16', bfloat16: 'BF16', f16: 'F16', float16: 'F16' };
+
+/** The float dtype most of a checkpoint's float bytes are stored in (F32 when it holds none). */
+function dominantFloatDtype(dir: string): FloatStorageDtype {
+  const ckpt = openCheckpoint(dir);
+  try {
+    const bytes: Record<string, number> = {};
+    for (const n of ckpt.names()) {
+      const d = ckpt.dtypeOf(n);
+      if (d === 'F32' || d === 'BF16' || d === 'F16') bytes[d] = (bytes[d] ?? 0) + ckpt.info(n).byteLength;
+    }
+    const best = Object.entries(bytes).sort((a, b) => b[1] - a[1])[0];
+    return (best?.[0] as FloatStorageDtype | undefined) ?? 'F32';
+  } finally {
+    ckpt.close();
+  }
+}
+
+async function quantizeAction(o: CommonOptions & { dtype?: string; doubleQuant: boolean; blockSize?: number }): Promise<void> {
+  requireFreshOut(o.out, o.force);
+  let dtype: FloatStorageDtype | undefined;
+  if (o.dtype !== undefined) {
+    dtype = FLOAT_DTYPES[o.dtype.toLowerCase()];
+    if (!dtype) throw new Error(`--dtype '${o.dtype}': expected one of f32, bf16, f16`);
+  }
+  const t0 = performance.now();
+  const q = loadModelQuantized(o.model, { doubleQuant: o.doubleQuant, ...(o.blockSize ? { blockSize: o.blockSize } : {}) });
+  if (q.source === 'nf4') throw new Error(`${o.model}: already a 4-bit model (config.json has quantization_config)`);
+  const loadMs = performance.now() - t0;
+  const floatDtype = dtype ?? dominantFloatDtype(o.model);
+  await saveQuantizedModel(q.model, o.out, { dtype: floatDtype, force: o.force, extraFiles: tokenizerFiles(o.model) });
+  const seconds = (performance.now() - t0) / 1000;
+  const s = q.stats;
+  done(o, `NF4${o.doubleQuant ? ' (double quantisation)' : ''}: ${s.quantized.length} linears, ${s.quantizedParams} parameters in ${s.quantizedBytes} bytes; ${s.floatParams} float parameters stored ${floatDtype}; ${(loadMs / 1000).toFixed(1)} s to quantise, ${seconds.toFixed(1)} s in all`,
+    { quantized: s.quantized.length, quantizedParams: s.quantizedParams, quantizedBytes: s.quantizedBytes, floatParams: s.floatParams, floatDtype, doubleQuant: o.doubleQuant, seconds });
+}
+
 function common(cmd: Command): Command {
   return cmd
     .requiredOption('--model <dir>', 'model directory')
@@ -79,12 +118,13 @@ export const convertCommand: CliCommand = {
   name: 'convert',
   register(program: Command) {
     const convert = program.command('convert')
-      .description('model conversions: XMoE FFN decomposition, LoRA merge, PEFT adapter export / import')
+      .description('model conversions: XMoE FFN decomposition, LoRA merge, PEFT adapter export / import, NF4 quantisation')
       .addHelpText('after', examples([
         ['moe-tune convert decompose --model ./llama --experts 8 --out ./llama-xmoe', 'dense FFNs -> 8 small experts each (XMoE)'],
         ['moe-tune convert merge --model runs/x/final/model --out ./merged', 'fold LoRA into the base weights (a plain Llama / Mixtral)'],
         ['moe-tune convert export-peft --model runs/x/final/model --out ./adapter --base meta-llama/Llama-2-7b-hf', 'adapter_config.json + adapter_model.safetensors'],
         ['moe-tune convert import-peft --model ./llama --adapter ./adapter --out ./llama-lora', 'a PEFT adapter onto a base model'],
+        ['moe-tune convert quantize --model ./olmoe --out ./olmoe-nf4', 'a 4-bit NF4 model (QLoRA base), loaded straight into the packed form'],
       ]));
     common(convert.command('decompose'))
       .description("XMoE (paper 001): each dense FFN -> N small experts and a zero router, outputs scaled by N (moe-tune's choice: the dense function at threshold t=1, capacity=N)")
@@ -110,5 +150,15 @@ export const convertCommand: CliCommand = {
       .requiredOption('--adapter <dir>', 'PEFT adapter directory')
       .addHelpText('after', examples([['moe-tune convert import-peft --model ./llama --adapter ./adapter --out ./llama-lora', 'then train / eval / merge it']]))
       .action((o: CommonOptions & { adapter: string }) => importAction(o));
+    common(convert.command('quantize'))
+      .description('write the model with its linears in 4-bit NF4 (QLoRA; bitsandbytes-style tensors, transformers quantization_config); quantised straight from the stored bytes, tensor by tensor')
+      .option('--dtype <dtype>', 'storage dtype of the parameters that stay float (f32, bf16, f16; default: the source\'s)')
+      .option('--no-double-quant', 'keep the block scales in float32 (default: 8-bit, double quantisation)')
+      .option('--block-size <n>', 'values per NF4 block (default 64)', intArg(2))
+      .addHelpText('after', examples([
+        ['moe-tune convert quantize --model ./olmoe --out ./olmoe-nf4', 'then: moe-tune train --model ./olmoe-nf4 ...'],
+        ['moe-tune convert quantize --model ./llama --out ./llama-nf4 --dtype bf16', 'norms / embeddings / gates / head stored bf16'],
+      ]))
+      .action((o: CommonOptions & { dtype?: string; doubleQuant: boolean; blockSize?: number }) => quantizeAction(o));
   },
 };

@@ -46,6 +46,9 @@ interface NativeAddon {
   // optional kernels (an addon built from older sources may lack them)
   nf4Gemm?: NonNullable<Backend['nf4Gemm']>;
   gemmGrouped?: NonNullable<Backend['gemmGrouped']>;
+  decodeStored?: NonNullable<Backend['decodeStored']>;
+  nf4QuantizeStored?: NonNullable<Backend['nf4QuantizeStored']>;
+  nf4QuantizeScales?: NonNullable<Backend['nf4QuantizeScales']>;
 }
 
 const KERNELS = [
@@ -253,5 +256,8 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       grouped(transA, transB, Ms, Ns, Ks, alpha, As, Bs, beta, Cs);
     };
   }
+  if (typeof a.decodeStored === 'function') backend.decodeStored = a.decodeStored.bind(a);
+  if (typeof a.nf4QuantizeStored === 'function') backend.nf4QuantizeStored = a.nf4QuantizeStored.bind(a);
+  if (typeof a.nf4QuantizeScales === 'function') backend.nf4QuantizeScales = a.nf4QuantizeScales.bind(a);
   return backend;
 }
