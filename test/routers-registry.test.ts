@@ -9,9 +9,10 @@ import { noGrad, Tensor, withScope } from '../src/tensor/index.js';
 import { tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
 
 describe('router registry', () => {
-  it('has exactly the seven routers with their keys', () => {
+  it('has exactly the eight routers with their keys', () => {
     expect(ROUTERS.map((r) => `${r.name}:${Object.keys(r.keys).join(',')}`)).toEqual([
       'top-k:k', 'top-p:p', 'threshold:t,capacity', 'expert-choice:capacity', 'random-drop:q,seed', 'null-experts:k,m,mapping', 'ternary:k,zero',
+      'group-top-k:k,groups,group_k,renormalize',
     ]);
   });
 

@@ -4,6 +4,7 @@
  * valid.
  */
 import { ExpertChoiceRouter } from './expert-choice.js';
+import { GroupTopKRouter } from './group-top-k.js';
 import { type NullMapping, NullExpertsRouter } from './null-experts.js';
 import { RandomDropRouter } from './random-drop.js';
 import type { Router, RouterSpec } from './router.js';
@@ -64,6 +65,12 @@ export const ROUTERS: RouterEntry[] = [
     summary: 'TC-MoE: top-k over E^1, E^-1 and K zero experts, E^0 always in the normaliser (paper 000)',
     keys: { k: 2, zero: null },
     create: (p) => new TernaryRouter(p['k'] as number, p['zero'] as number | undefined),
+  },
+  {
+    name: 'group-top-k',
+    summary: 'DeepSeek-V3 / Kimi-K2: sigmoid scores + selection bias, best group_k of groups, top-k inside, renormalised',
+    keys: { k: 8, groups: 1, group_k: 1, renormalize: true },
+    create: (p) => new GroupTopKRouter(p['k'] as number, p['groups'] as number, p['group_k'] as number, p['renormalize'] as boolean),
   },
 ];
 

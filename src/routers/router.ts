@@ -17,6 +17,12 @@ export interface RouteContext {
   rng: Rng;
   /** Decoder layer index (for statistics and per-layer seeds). */
   layer: number;
+  /**
+   * A per-row bias the layer adds to the scores for choosing experts only, never to the gates
+   * (DeepSeek-V3's `e_score_correction_bias`, read by the group-top-k router); routers that do not
+   * use one ignore it.
+   */
+  selectionBias?: Float32Array | null;
 }
 
 /** Statistics of one routing decision (one MoE layer, one batch). */
