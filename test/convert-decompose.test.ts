@@ -97,9 +97,9 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
     const dir = path.join(makeTmpDir('decompose'), 'model');
     await saveModel(model, dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.architectures).toEqual(['XMoEForCausalLM']);
+    expect(cfg.architectures).toEqual(['MoeTuneForCausalLM']);
     expect(cfg.num_local_experts).toBe(2);
-    expect(cfg.moe_tune).toEqual({ gate_scale: 2, expert_intermediate_size: 48, router: { name: 'threshold', t: 1, capacity: 2 }, moe_layers: [1] });
+    expect(cfg.moe_tune).toMatchObject({ gate_scale: 2, expert_intermediate_size: 48, router: { name: 'threshold', t: 1, capacity: 2 }, moe_layers: [1], base_architecture: 'XMoEForCausalLM', base_model_type: 'xmoe' });
     const loaded = loadModel(dir).model;
     expect(maxDiff(logits(loaded, x), got)).toBe(0);
   });

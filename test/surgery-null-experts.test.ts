@@ -107,7 +107,10 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
     const dir = path.join(makeTmpDir('null-experts'), 'model');
     await saveModel(model, dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.moe_tune).toEqual({ null_experts: { m: 8, top_k: 3, mapping: 'zero' } });
+    // remote code: transformers must not load this as a plain Mixtral (gate2 would be dropped)
+    expect([cfg.model_type, cfg.architectures, cfg.auto_map.AutoModelForCausalLM]).toEqual(['moe_tune', ['MoeTuneForCausalLM'], 'modeling_moe_tune.MoeTuneForCausalLM']);
+    expect(cfg.moe_tune).toMatchObject({ null_experts: { m: 8, top_k: 3, mapping: 'zero' }, base_architecture: 'MixtralForCausalLM', base_model_type: 'mixtral' });
+    expect(fs.existsSync(path.join(dir, 'modeling_moe_tune.py'))).toBe(true);
     const loaded = loadModel(dir).model;
     expect(loaded.parameters().get('model.layers.0.block_sparse_moe.gate2.weight')!.shape).toEqual([8, 64]);
     expect(loaded.moeBlocks()[1]!.router.spec).toEqual({ name: 'null-experts', k: 3, m: 8, mapping: 'zero' });

@@ -71,7 +71,8 @@ describe('ternary on tiny-mixtral (N = 4, top-2)', () => {
     const dir = path.join(makeTmpDir('ternary'), 'model');
     await saveModel(model, dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.moe_tune).toEqual({ ternary: { zero_experts: 3 } });
+    expect(cfg.model_type).toBe('moe_tune');
+    expect(cfg.moe_tune).toMatchObject({ ternary: { zero_experts: 3 }, base_architecture: 'MixtralForCausalLM' });
     const loaded = loadModel(dir).model;
     expect(loaded.parameters().get('model.layers.1.block_sparse_moe.gate.weight')!.shape).toEqual([11, 64]);
     expect(Array.from(loaded.parameters().get('model.layers.1.block_sparse_moe.gate.bias')!.f)).toEqual([0, 0, 0, 0, -1, -1, -1, -1, -10, -10, -10]);

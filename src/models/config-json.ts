@@ -2,6 +2,13 @@ import type { ModelConfig } from './config.js';
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
+/**
+ * Keys of an input config.json that no longer apply to what moe-tune writes: the old dtype name, remote code of
+ * another tool (ours is added back by toRemoteCodeConfig), a quantisation of the input (a 4-bit save adds its
+ * own), the path transformers records when loading.
+ */
+const STALE_KEYS = ['torch_dtype', 'auto_map', 'quantization_config', '_name_or_path'];
+
 /** The config.json object for a model config (original keys kept, ours updated). */
 export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<string, unknown> {
   const out: Record<string, unknown> = { ...c.raw };
@@ -22,8 +29,11 @@ export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<strin
     hidden_act: 'silu',
     bos_token_id: c.bosTokenId,
     eos_token_id: c.eosTokenId,
-    torch_dtype: TORCH_DTYPE[storageDtype] ?? 'float32',
+    // transformers (4.56+ and 5) writes `dtype`; a `torch_dtype` read from an older file would be stale
+    dtype: TORCH_DTYPE[storageDtype] ?? 'float32',
   });
+  // keys that describe a different file than the one being written
+  for (const k of STALE_KEYS) delete out[k];
   if (c.headDim !== c.hiddenSize / c.numHeads) out['head_dim'] = c.headDim;
   if (c.padTokenId !== null) out['pad_token_id'] = c.padTokenId;
   if (c.moe) {

@@ -4,9 +4,11 @@ import type { CausalLM } from './causal-lm.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
 import { randomSource, type InitOptions } from './init.js';
 import { resolveArchitecture } from './registry.js';
+import { fromRemoteCodeConfig } from './remote-code.js';
 
 /** Validates a config.json-style object (e.g. from a recipe) into a ModelConfig. */
-export function configFromJson(raw: Record<string, unknown>, where = 'model config'): ModelConfig {
+export function configFromJson(json: Record<string, unknown>, where = 'model config'): ModelConfig {
+  const raw = fromRemoteCodeConfig(json);
   const arch = resolveArchitecture(raw, where);
   return parseModelConfig(raw, arch.name, arch, where);
 }

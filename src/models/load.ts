@@ -10,6 +10,7 @@ import { buildCausalLM, type BuildOptions } from './build.js';
 import type { CausalLM } from './causal-lm.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
 import { resolveArchitecture } from './registry.js';
+import { fromRemoteCodeConfig } from './remote-code.js';
 import type { WeightSource } from './weight-source.js';
 
 /** Buffers some checkpoints carry that are not parameters (recomputed by us). */
@@ -27,7 +28,7 @@ export interface LoadedModel {
 
 /** Reads and validates config.json of a model directory. */
 export function loadModelConfig(dir: string): ModelConfig {
-  const raw = readHfConfig(dir);
+  const raw = fromRemoteCodeConfig(readHfConfig(dir));
   const where = path.join(dir, 'config.json');
   const arch = resolveArchitecture(raw, where);
   return parseModelConfig(raw, arch.name, arch, where);

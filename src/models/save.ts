@@ -3,9 +3,10 @@
  * architecture's fields and moe-tune's extension keys) and safetensors shards, atomically.
  */
 import * as path from 'node:path';
-import { withAtomicDir, writeCheckpoint, writeFileAtomic, writeJsonAtomic, type FloatStorageDtype } from '../io/index.js';
+import { pythonConfigJsonDumps, withAtomicDir, writeCheckpoint, writeFileAtomic, type FloatStorageDtype } from '../io/index.js';
 import type { CausalLM } from './causal-lm.js';
 import { configToJson } from './config-json.js';
+import { remoteCodeFiles, remoteCodeReason, toRemoteCodeConfig } from './remote-code.js';
 
 export interface SaveOptions {
   /** On-disk dtype of float tensors (default F32). */
@@ -29,6 +30,18 @@ export function stateDict(model: CausalLM): [string, Float32Array, readonly numb
   return out;
 }
 
+/**
+ * config.json as transformers writes it (floats kept floats, `dtype` of the tensors), and for an architecture
+ * transformers does not have, the remote code (see remote-code.ts) it needs to load.
+ */
+export function modelDirFiles(model: CausalLM, storageDtype: string, extra: (cfg: Record<string, unknown>) => void = () => {}): Record<string, string> {
+  let cfg = configToJson(model.config, storageDtype);
+  const remote = remoteCodeReason(model.config) !== null;
+  if (remote) cfg = toRemoteCodeConfig(cfg, model);
+  extra(cfg);
+  return { 'config.json': pythonConfigJsonDumps(cfg), ...(remote ? remoteCodeFiles() : {}) };
+}
+
 export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions = {}): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
   const packed = model.namedModules().find(([, m]) => m.holdsNonParameterState());
@@ -36,9 +49,7 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
     throw new Error(`saveModel ${dir}: module '${packed[0]}' holds 4-bit weights that a plain checkpoint cannot store (use saveQuantizedModel, or dequantizeModel first)`);
   }
   await withAtomicDir(dir, async (tmp) => {
-    const cfg = configToJson(model.config, dtype);
-    writeJsonAtomic(path.join(tmp, 'config.json'), cfg);
-    for (const [name, content] of Object.entries(opts.extraFiles ?? {})) {
+    for (const [name, content] of Object.entries({ ...opts.extraFiles, ...modelDirFiles(model, dtype) })) {
       writeFileAtomic(path.join(tmp, name), content);
     }
     await writeCheckpoint(tmp, stateDict(model).map(([name, data, shape]) => ({ name, dtype, shape, data })),

@@ -16,14 +16,14 @@
  * tensors described in quant-state-io.ts. Written atomically (temp dir + rename).
  */
 import * as path from 'node:path';
-import { openCheckpoint, withAtomicDir, writeCheckpoint, writeFileAtomic, writeJsonAtomic, type Checkpoint,
+import { openCheckpoint, withAtomicDir, writeCheckpoint, writeFileAtomic, type Checkpoint,
   type FloatStorageDtype, type TensorToWrite } from '../io/index.js';
 import { buildCausalLM, type BuildOptions } from '../models/build.js';
 import type { CausalLM } from '../models/causal-lm.js';
-import { configToJson } from '../models/config-json.js';
 import type { ModelConfig } from '../models/config.js';
 import { Linear } from '../models/linear.js';
 import { checkpointSource, loadModelConfig } from '../models/load.js';
+import { modelDirFiles } from '../models/save.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Tensor } from '../tensor/index.js';
 import { Nf4Linear } from './nf4-linear.js';
@@ -194,10 +194,10 @@ export function quantizedStateTensors(model: CausalLM, dtype: FloatStorageDtype 
 export async function saveQuantizedModel(model: CausalLM, dir: string, opts: SaveQuantizedOptions = {}): Promise<void> {
   const dtype = opts.dtype ?? 'F32';
   await withAtomicDir(dir, async (tmp) => {
-    const cfg = configToJson(model.config, dtype);
-    cfg['quantization_config'] = quantizationConfigJson(model);
-    writeJsonAtomic(path.join(tmp, 'config.json'), cfg);
-    for (const [name, content] of Object.entries(opts.extraFiles ?? {})) writeFileAtomic(path.join(tmp, name), content);
+    const files = modelDirFiles(model, dtype, (cfg) => {
+      cfg['quantization_config'] = quantizationConfigJson(model);
+    });
+    for (const [name, content] of Object.entries({ ...opts.extraFiles, ...files })) writeFileAtomic(path.join(tmp, name), content);
     await writeCheckpoint(tmp, quantizedStateTensors(model, dtype), { maxShardBytes: opts.maxShardBytes });
   }, { force: opts.force });
 }

@@ -1,0 +1,116 @@
+/**
+ * transformers remote code for the models moe-tune makes. A model whose architecture transformers
+ * does not have (AdaMoE null experts, TC-MoE ternary rows, Mo-LoRA, unmerged LoRA, an XMoE
+ * decomposition, a router other than the family's own) is written with model_type "moe_tune",
+ * architectures ["MoeTuneForCausalLM"], an auto_map, and our PyTorch modeling files
+ * (python/moe_tune_remote), so `AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)`
+ * computes what moe-tune computes, and transformers without remote code refuses the directory
+ * instead of loading it as the base family and dropping weights. The family the model came from is
+ * kept in moe_tune.base_architecture / base_model_type; reading such a config gives back the
+ * family's ModelConfig, so nothing else in moe-tune sees the difference.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CausalLM } from './causal-lm.js';
+import type { ModelConfig } from './config.js';
+
+export const REMOTE_MODEL_TYPE = 'moe_tune';
+export const REMOTE_ARCHITECTURE = 'MoeTuneForCausalLM';
+export const REMOTE_AUTO_MAP = {
+  AutoConfig: 'configuration_moe_tune.MoeTuneConfig',
+  AutoModel: 'modeling_moe_tune.MoeTuneModel',
+  AutoModelForCausalLM: 'modeling_moe_tune.MoeTuneForCausalLM',
+} as const;
+
+/** The Python package copied into every remote-code model directory (the modeling file imports the others). */
+export const REMOTE_CODE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../python/moe_tune_remote');
+export const REMOTE_CODE_FILES = ['configuration_moe_tune.py', 'modeling_moe_tune.py', 'routers.py', 'losses.py', 'rng.py'] as const;
+
+/** Architectures transformers implements with exactly moe-tune's math and tensor names. */
+export const TRANSFORMERS_NATIVE = new Set(['LlamaForCausalLM', 'MistralForCausalLM', 'MixtralForCausalLM']);
+
+/** Why a config needs remote code (null: transformers' own class computes it). */
+export function remoteCodeReason(c: ModelConfig): string | null {
+  const keys = Object.entries(c.extensions).filter(([, v]) => v !== undefined && v !== null).map(([k]) => k);
+  if (keys.length > 0) return `moe_tune.${keys.join(', moe_tune.')}`;
+  if (!TRANSFORMERS_NATIVE.has(c.architecture)) return `architecture ${c.architecture} is moe-tune's own`;
+  return null;
+}
+
+/** The Python files of the remote code, by name. */
+export function remoteCodeFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of REMOTE_CODE_FILES) {
+    const file = path.join(REMOTE_CODE_DIR, name);
+    if (!fs.existsSync(file)) throw new Error(`${file}: not found (moe-tune's transformers remote code is missing from the installation)`);
+    out[name] = fs.readFileSync(file, 'utf8');
+  }
+  return out;
+}
+
+/** Module names of the MoE block and its experts, read from the built model (the remote code builds the same). */
+export function moduleLayout(model: CausalLM): Record<string, unknown> {
+  const layout: Record<string, unknown> = {};
+  for (const [i, layer] of model.model.layers.items.entries()) {
+    const names = model.model.layers.items[i]!.namedModules().map(([p]) => p);
+    const block = layer.ffnName;
+    if (!names.some((n) => n === `${block}.experts`)) continue;
+    layout['moe_block'] = block;
+    const hasW = names.some((n) => n === `${block}.experts.0.w1`);
+    layout['expert_names'] = hasW ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    break;
+  }
+  return layout;
+}
+
+/**
+ * config.json for a remote-code directory: the family's keys, model_type / architectures / auto_map of
+ * the remote code, and the normalised MoE fields written explicitly (the modeling file reads them,
+ * never a family's defaults).
+ */
+export function toRemoteCodeConfig(json: Record<string, unknown>, model: CausalLM): Record<string, unknown> {
+  const c = model.config;
+  const out: Record<string, unknown> = { ...json };
+  const ext: Record<string, unknown> = { ...((json['moe_tune'] as Record<string, unknown> | undefined) ?? {}) };
+  ext['base_architecture'] = c.architecture;
+  ext['base_model_type'] = json['model_type'];
+  if (c.moe) {
+    ext['moe_layers'] = [...c.moe.layers];
+    ext['expert_intermediate_size'] = c.moe.expertIntermediateSize;
+    ext['layout'] = moduleLayout(model);
+    out['num_local_experts'] = c.moe.numExperts;
+    out['num_experts_per_tok'] = c.moe.topK;
+  }
+  out['moe_tune'] = ext;
+  out['model_type'] = REMOTE_MODEL_TYPE;
+  out['architectures'] = [REMOTE_ARCHITECTURE];
+  out['auto_map'] = { ...REMOTE_AUTO_MAP };
+  return out;
+}
+
+/**
+ * The family's config.json object for a remote-code config (architectures, model_type of the base;
+ * auto_map and the keys toRemoteCodeConfig derived dropped); other configs unchanged.
+ */
+export function fromRemoteCodeConfig(raw: Record<string, unknown>): Record<string, unknown> {
+  const archs = raw['architectures'];
+  const isRemote = raw['model_type'] === REMOTE_MODEL_TYPE || (Array.isArray(archs) && archs[0] === REMOTE_ARCHITECTURE);
+  if (!isRemote) return raw;
+  const ext = { ...((raw['moe_tune'] as Record<string, unknown> | undefined) ?? {}) };
+  const base = ext['base_architecture'];
+  const out: Record<string, unknown> = { ...raw };
+  if (typeof base === 'string') out['architectures'] = [base];
+  if (typeof ext['base_model_type'] === 'string') out['model_type'] = ext['base_model_type'];
+  else delete out['model_type'];
+  delete out['auto_map'];
+  for (const k of ['base_architecture', 'base_model_type', 'layout', 'aux_losses']) delete ext[k];
+  // explicit copies of the defaults (written for the modeling file) are not extensions
+  const layers = Number(raw['num_hidden_layers']);
+  const ml = ext['moe_layers'];
+  if (Array.isArray(ml) && ml.length === layers && ml.every((l, i) => l === i)) delete ext['moe_layers'];
+  if (ext['expert_intermediate_size'] === raw['intermediate_size']) delete ext['expert_intermediate_size'];
+  if (Object.keys(ext).length > 0) out['moe_tune'] = ext;
+  else delete out['moe_tune'];
+  return out;
+}
