@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SafetensorsFile, writeSafetensors, f16ToFloat32, bf16ToFloat32 } from '../src/io/index.js';
 import {
-  loadModelQuantized, nf4Sites, quantizeNf4, quantizeNf4Js, quantizeNf4Stored, quantizeScales, quantizeScalesJs,
+  loadModelQuantized, nf4Sites, NF4_THRESHOLDS, quantizeNf4, quantizeNf4Js, quantizeNf4Stored, quantizeScales, quantizeScalesJs,
   type Nf4Weight,
 } from '../src/quant/index.js';
 import { nativeAddonPath } from '../src/tensor/backends/native/index.js';
@@ -66,6 +66,54 @@ describe.skipIf(!built)('native NF4 quantisation equals the TypeScript reference
     expect(typeof b.nf4QuantizeScales).toBe('function');
     expect(typeof b.decodeStored).toBe('function');
   });
+
+  // every NF4 block kernel this build has (AVX-512, AVX2, portable), each against the reference
+  const isaInfo = built ? (setBackend('native').nf4QuantizeIsa?.(null) ?? 'portable;portable') : 'portable;portable';
+  const best = isaInfo.split(';')[0]!;
+  const isas = isaInfo.split(';')[1]!.split(',');
+  afterAll(() => {
+    if (built) setBackend('native').nf4QuantizeIsa?.(best);
+  });
+
+  it('lists its NF4 kernels, the portable one always, and selects each', () => {
+    const b = setBackend('native');
+    expect(isas).toContain('portable');
+    for (const isa of isas) expect(b.nf4QuantizeIsa!(isa).split(';')[0]).toBe(isa);
+    b.nf4QuantizeIsa!(best);
+    expect(() => b.nf4QuantizeIsa!('sse9')).toThrow(/unknown kernel 'sse9'/);
+  });
+
+  for (const isa of isas) {
+    it(`kernel ${isa}: float32, bf16 and f16 values, blocks 2 / 16 / 64 / 256, partial and zero blocks: identical to the reference`, () => {
+      const b = setBackend('native');
+      b.nf4QuantizeIsa!(isa);
+      try {
+        for (const blockSize of [2, 16, 64, 256]) {
+          for (const [r, c] of SIZES) {
+            const rng = new Rng(r * 7919 + c + blockSize);
+            const w = gaussian(r * c, rng, 0.02);
+            for (let i = 0; i < Math.min(blockSize, w.length); i++) w[i] = 0;
+            // exact threshold values (ties go to the lower code) in a block whose max is 1
+            if (w.length > 3 * blockSize) {
+              for (let i = 2 * blockSize; i < 3 * blockSize; i++) w[i] = (NF4_THRESHOLDS[i % 15]!);
+              w[2 * blockSize] = 1;
+            }
+            expectSameNf4(quantizeNf4(w, [r, c], { blockSize, doubleQuant: false }), quantizeNf4Js(w, [r, c], { blockSize, doubleQuant: false }));
+          }
+        }
+        for (const kind of ['BF16', 'F16'] as const) {
+          const bits = randomHalfBits(96 * 64 + 32, new Rng(isa.length), kind);
+          const decoded = Float32Array.from(bits, (h) => (kind === 'BF16' ? bf16ToFloat32(h) : f16ToFloat32(h)));
+          expectSameNf4(quantizeNf4Stored({ dtype: kind, bytes: new Uint8Array(bits.buffer) }, [bits.length], {})!, quantizeNf4Js(decoded, [bits.length]));
+        }
+        const bad = gaussian(1024, new Rng(2));
+        bad[517] = -Infinity;
+        expect(quantizeNf4Stored({ dtype: 'F32', bytes: new Uint8Array(bad.buffer) }, [1024], {})).toBeNull();
+      } finally {
+        b.nf4QuantizeIsa!(best);
+      }
+    });
+  }
 
   for (const doubleQuant of [true, false]) {
     for (const blockSize of [2, 64, 256]) {

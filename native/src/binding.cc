@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "adamw.h"
@@ -895,6 +896,31 @@ napi_value Nf4QuantizeScales(napi_env env, napi_callback_info info) {
   return make_number(env, (double)mt::nf4_quantize_scales(absmax, n, nb, dyn, q, nested));
 }
 
+// nf4QuantizeIsa(name | null): selects the NF4 block kernel ("avx512", "avx2", "portable") when a
+// name is given; returns "active;available,..." (the kernels this build has, best first).
+napi_value Nf4QuantizeIsa(napi_env env, napi_callback_info info) {
+  Call c(env, info, "nf4QuantizeIsa", 1);
+  if (!c.is_null(0)) {
+    char name[16];
+    c.str(0, "name", name, sizeof name);
+    mt::Nf4Isa want = mt::Nf4Isa::Portable;
+    if (c.ok()) {
+      if (!strcmp(name, "avx512")) want = mt::Nf4Isa::Avx512;
+      else if (!strcmp(name, "avx2")) want = mt::Nf4Isa::Avx2;
+      else if (strcmp(name, "portable")) c.fail("unknown kernel '%s' (expected avx512, avx2 or portable)", name);
+    }
+    if (c.ok() && !mt::nf4_set_isa(want)) c.fail("this build has no %s kernel", name);
+  }
+  if (!c.ok()) return nullptr;
+  std::string text = mt::nf4_isa_name(mt::nf4_isa());
+  mt::Nf4Isa avail[3];
+  const int n = mt::nf4_isa_available(avail);
+  for (int i = 0; i < n; i++) text += (i == 0 ? ";" : ","), text += mt::nf4_isa_name(avail[i]);
+  napi_value s;
+  napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -937,6 +963,7 @@ NAPI_MODULE_INIT() {
       {"decodeStored", DecodeStored},
       {"nf4QuantizeStored", Nf4QuantizeStored},
       {"nf4QuantizeScales", Nf4QuantizeScales},
+      {"nf4QuantizeIsa", Nf4QuantizeIsa},
   };
   for (auto& f : fns) {
     napi_value fn;

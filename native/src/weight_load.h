@@ -28,6 +28,16 @@ constexpr int64_t kLoadChunk = (int64_t)1 << 18;
 /** Largest NF4 block size the quantiser takes. */
 constexpr int64_t kMaxNf4Block = 4096;
 
+/** The NF4 block kernels: AVX-512, AVX2 + FMA, portable (each computes the same bits). */
+enum class Nf4Isa { Portable = 0, Avx2 = 1, Avx512 = 2 };
+
+const char* nf4_isa_name(Nf4Isa isa);
+/** The kernels this build has, best first (out holds at least 3); returns the count. */
+int nf4_isa_available(Nf4Isa* out);
+Nf4Isa nf4_isa();
+/** Selects a kernel the build has (tests run each); false when it lacks it. */
+bool nf4_set_isa(Nf4Isa isa);
+
 /** Where stored bytes come from: memory (bytes != null) or a file descriptor at byteOffset. */
 struct StoredSource {
   const uint8_t* bytes;

@@ -15,6 +15,8 @@ export interface LoraOptions extends LoraHyper, TargetSelection {
   /** Seed of A's initialisation (default 0), unless `rng` is given. */
   seed?: number;
   rng?: Rng;
+  /** A and B from this source instead of a fresh initialisation (loading; preflight skeletons). */
+  weights?: WeightSource;
 }
 
 export interface AppliedAdapters {
@@ -80,7 +82,7 @@ export function applyLora(model: CausalLM, opts: LoraOptions): AppliedAdapters {
   if (existing) throw new Error(`${where}: the model already has LoRA adapters (r=${existing.r} on ${targetsText(existing.targets as TargetPatterns)}); apply one lora pass with all targets`);
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const before = countParameters(model.parameters().values());
-  const modules = wrapLora(model, opts, { rng }, where);
+  const modules = wrapLora(model, opts, opts.weights ? { src: opts.weights } : { rng }, where);
   editModelConfig(model, (json) => {
     moeTuneOf(json)['lora'] = loraConfigEntry(opts);
   }, where);

@@ -34,8 +34,12 @@ export function loadModelConfig(dir: string): ModelConfig {
   return parseModelConfig(raw, arch.name, arch, where);
 }
 
-/** A WeightSource reading from a checkpoint, checking names and shapes. */
-export function checkpointSource(ckpt: Checkpoint, dir: string): WeightSource & { used: Set<string> } {
+/**
+ * A WeightSource reading from a checkpoint, checking names and shapes. `placeholder`, when given,
+ * supplies the parameter data instead of reading it (a skeleton: names and shapes checked against
+ * the headers, no weight read).
+ */
+export function checkpointSource(ckpt: Checkpoint, dir: string, placeholder?: (numel: number) => Float32Array): WeightSource & { used: Set<string> } {
   const used = new Set<string>();
   const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
   return {
@@ -47,12 +51,22 @@ export function checkpointSource(ckpt: Checkpoint, dir: string): WeightSource & 
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${info.file}: tensor '${name}' has shape ${shapeStr(info.shape)}, expected ${shapeStr(shape)}`);
       }
-      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-      ckpt.readFloat32Into(name, data);
+      const numel = shape.reduce((a, b) => a * b, 1);
+      const data = placeholder ? placeholder(numel) : new Float32Array(numel);
+      if (!placeholder) ckpt.readFloat32Into(name, data);
       used.add(name);
       return Tensor.param(data, shape, name);
     },
   };
+}
+
+/** Throws one line when the checkpoint holds tensors the built model did not ask for. */
+export function requireAllUsed(ckpt: Checkpoint, used: ReadonlySet<string>, config: ModelConfig, dir: string): void {
+  const unused = ckpt.names().filter((n) => !used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
+  if (unused.length > 0) {
+    const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
+    throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
+  }
 }
 
 export function loadModel(dir: string, opts: BuildOptions = {}): LoadedModel {
@@ -61,11 +75,7 @@ export function loadModel(dir: string, opts: BuildOptions = {}): LoadedModel {
   try {
     const src = checkpointSource(ckpt, dir);
     const model = buildCausalLM(config, src, opts);
-    const unused = ckpt.names().filter((n) => !src.used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
-    if (unused.length > 0) {
-      const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
-      throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
-    }
+    requireAllUsed(ckpt, src.used, config, dir);
     const dtypes: Record<string, number> = {};
     for (const n of ckpt.names()) dtypes[ckpt.dtypeOf(n)] = (dtypes[ckpt.dtypeOf(n)] ?? 0) + 1;
     return { model, config, dir, dtypes, checkpointBytes: ckpt.totalBytes };

@@ -22,7 +22,7 @@ import { buildCausalLM, type BuildOptions } from '../models/build.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { ModelConfig } from '../models/config.js';
 import { Linear } from '../models/linear.js';
-import { checkpointSource, loadModelConfig } from '../models/load.js';
+import { checkpointSource, loadModelConfig, requireAllUsed } from '../models/load.js';
 import { modelDirFiles } from '../models/save.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Tensor } from '../tensor/index.js';
@@ -31,7 +31,6 @@ import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4Js, quantizeNf4Stored, ty
 import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
 import { DEFAULT_QUANT_SKIP, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
 
-const IGNORED_KEYS = [/\.rotary_emb\.inv_freq$/];
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
 export interface LoadQuantizedOptions extends QuantizeModelOptions, BuildOptions {}
@@ -134,10 +133,7 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
       if (!site) throw new Error(`${where}: '${modulePath}' holds a 4-bit weight but is not a linear layer`);
       site.replace(new Nf4Linear(q, site.layer.bias, modulePath));
     }
-    const unused = ckpt.names().filter((n) => !used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
-    if (unused.length > 0) {
-      throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);
-    }
+    requireAllUsed(ckpt, used, config, dir);
     return { model, config, dir, source: prequantized ? 'nf4' : 'float', stats: quantizedModelStats(model), scratchBytes: (scratchBuf as Float32Array | null)?.byteLength ?? 0 };
   } finally {
     ckpt.close();

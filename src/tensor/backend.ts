@@ -194,6 +194,12 @@ export interface Backend {
   nf4QuantizeStored?(dtype: number, bytes: Uint8Array | null, fd: number, byteOffset: number, numel: number,
     blockSize: number, thresholds: Float32Array, codes: Uint8Array, absmax: Float32Array): number;
 
+  /**
+   * Selects the NF4 block kernel of nf4QuantizeStored ('avx512', 'avx2', 'portable'; all compute
+   * the same bits) when a name is given; returns "active;available,..." (best first).
+   */
+  nf4QuantizeIsa?(name: string | null): string;
+
   /** Double quantisation of n block scales (quantizeScalesJs, bit-exact); returns the offset. */
   nf4QuantizeScales?(absmax: Float32Array, n: number, nestedBlockSize: number, dynamicCode: Float32Array,
     qabsmax: Uint8Array, nestedAbsmax: Float32Array): number;

@@ -49,6 +49,7 @@ interface NativeAddon {
   decodeStored?: NonNullable<Backend['decodeStored']>;
   nf4QuantizeStored?: NonNullable<Backend['nf4QuantizeStored']>;
   nf4QuantizeScales?: NonNullable<Backend['nf4QuantizeScales']>;
+  nf4QuantizeIsa?: NonNullable<Backend['nf4QuantizeIsa']>;
 }
 
 const KERNELS = [
@@ -259,5 +260,6 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
   if (typeof a.decodeStored === 'function') backend.decodeStored = a.decodeStored.bind(a);
   if (typeof a.nf4QuantizeStored === 'function') backend.nf4QuantizeStored = a.nf4QuantizeStored.bind(a);
   if (typeof a.nf4QuantizeScales === 'function') backend.nf4QuantizeScales = a.nf4QuantizeScales.bind(a);
+  if (typeof a.nf4QuantizeIsa === 'function') backend.nf4QuantizeIsa = a.nf4QuantizeIsa.bind(a);
   return backend;
 }
