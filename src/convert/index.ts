@@ -1,4 +1,4 @@
-/** Conversions: XMoE decomposition, LoRA merge, PEFT adapter export / import. */
+/** Conversions: XMoE decomposition, LoRA merge, PEFT adapter export / import, exported jobs' data and results. */
 export { decomposeFfn, type DecomposeResult } from './decompose-ffn.js';
 export { mergeLora, saveMergedModel } from './merge-lora.js';
 export { exportPeftAdapter, importPeftAdapter, type PeftExportOptions, type PeftExportResult, type PeftImportResult } from './peft-adapter.js';
@@ -7,3 +7,5 @@ export {
   PEFT_FORMAT_VERSION, type PeftConfigFields,
 } from './peft-config.js';
 export { modelWeightSource, cloneModel } from './model-source.js';
+export { writeJobData, trainOrder, JOB_DATA_FORMAT, type JobDataIndex, type JobDataOptions } from './job-data.js';
+export { importJob, type ImportJobOptions, type ImportJobResult } from './import-job.js';

@@ -30,6 +30,11 @@ export interface PeftExportOptions {
   dtype?: FloatStorageDtype;
   /** Replace a non-empty directory. */
   force?: boolean;
+  /**
+   * The adapter goes on moe-tune's remote-code checkpoint of this model (export-job), whose module paths are
+   * moe-tune's: surgery extensions and architectures beyond transformers' own are then allowed.
+   */
+  remoteCodeBase?: boolean;
 }
 
 export interface PeftExportResult {
@@ -51,7 +56,7 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
   if (!lora || mods.length === 0) throw new Error(`${where}: ${c.architecture} has no LoRA adapters`);
   if (moLoraLayers(model).length > 0) throw new Error(`${where}: Mo-LoRA layers have no PEFT format; save the whole model with saveModel`);
   const others = Object.keys(c.extensions).filter((k) => k !== 'lora' && (c.extensions as Record<string, unknown>)[k] !== undefined);
-  if (others.length > 0 || !TRANSFORMERS_ARCHITECTURES.includes(c.architecture)) {
+  if (!opts.remoteCodeBase && (others.length > 0 || !TRANSFORMERS_ARCHITECTURES.includes(c.architecture))) {
     const what = others.length > 0 ? `has moe_tune.${others.join(', moe_tune.')}` : `is ${c.architecture}`;
     throw new Error(`${where}: a PEFT adapter needs an unchanged transformers architecture, but the model ${what}; save the whole model with saveModel instead`);
   }

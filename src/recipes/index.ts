@@ -10,3 +10,5 @@ export { brownSamples, writeBrownSamplesJsonl, type BrownSampleOptions } from '.
 export { sweepPerplexity, packedRows, type SweepRun } from './eval-sweep.js';
 export { runPretrainRecipe, type RecipeRunOptions, type PretrainRecipeResult, type PretrainSeedResult } from './run-pretrain.js';
 export { runFinetuneRecipe, type FinetuneRunOptions, type FinetuneRecipeResult, type FinetuneSeedResult } from './run-finetune.js';
+export { exportJob, JOB_TEMPLATE_DIR, type ExportJobOptions, type ExportJobResult, type JobSpec } from './export-job.js';
+export { buildFinetuneModel, prepareFinetune, type FinetuneSetupOptions, type PreparedFinetune } from './finetune-setup.js';

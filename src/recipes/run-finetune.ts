@@ -2,7 +2,7 @@
  * Running a fine-tuning recipe: the base model (a local directory; the CLI pulls Hub ids first),
  * or, for tiny variants without a base, a randomly initialised model built from model.config with
  * a byte-level BPE trained on Brown text; loaded 4-bit when quantization.method is nf4; then the
- * surgery passes, LoRA, the router; fine-tuned with src/train's finetune() on the data files (or a
+ * surgery passes, the router, LoRA (finetune-setup.ts, shared with export-job); fine-tuned with src/train's finetune() on the data files (or a
  * JSONL of Brown samples written into the run); evaluated before and after on held-out documents;
  * optionally swept over routers. One run per seed (RUN_DIR/seed-S when there are several).
  *
@@ -10,40 +10,20 @@
  * final/model (the whole model, 4-bit layers as such, with its tokenizer), final/adapter (a PEFT
  * adapter, when the LoRA sits on an unchanged transformers architecture), sweep/ (eval.sweep).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { applySurgery, formatSurgeryReport } from '../adapters/index.js';
 import { exportPeftAdapter } from '../convert/index.js';
-import { loadBrownCorpus } from '../data/brown-corpus.js';
-import { byteLevelTokenizerConfig, trainByteLevelBpe } from '../data/bpe-trainer.js';
-import type { TokenizedDocument } from '../data/documents.js';
-import { loadTokenizedDataset } from '../data/load-dataset.js';
-import { packDocuments, type PackedSequences } from '../data/packing.js';
-import { MoeTokenizer } from '../data/tokenizer.js';
-import { requireModelDir, writeJsonAtomic } from '../io/index.js';
-import { applyLora, editModelConfig, moeTuneOf } from '../lora/index.js';
+import { writeJsonAtomic } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
-import { createModel } from '../models/create.js';
-import { loadModel, loadModelConfig } from '../models/load.js';
-import { isQuantizedModelDir, loadModelQuantized, quantizeModel } from '../quant/index.js';
-import { Tensor } from '../tensor/index.js';
 import type { EvalResult } from '../train/evaluate.js';
 import { finetune } from '../train/finetune.js';
-import { writeBrownSamplesJsonl } from './brown-samples.js';
-import { loraTargetsOf } from './compile.js';
 import { packedRows, sweepPerplexity, type SweepRun } from './eval-sweep.js';
+import { buildFinetuneModel, prepareFinetune, type FinetuneSetupOptions } from './finetune-setup.js';
 import type { ResolvedRecipe } from './load-recipe.js';
 import type { RecipeRunOptions } from './run-pretrain.js';
-import type { Recipe } from './schema.js';
 import { seedRunDir, stepsOf, trainerConfigOf } from './trainer-config.js';
 import { recipeExtra, writeResolvedRecipe } from './write-recipe.js';
 
-export interface FinetuneRunOptions extends RecipeRunOptions {
-  /** The base model directory (wins over the recipe's base_model). */
-  modelDir?: string | null;
-  /** Data files (win over the recipe's data). */
-  dataFiles?: readonly string[] | null;
-}
+export interface FinetuneRunOptions extends RecipeRunOptions, FinetuneSetupOptions {}
 
 export interface FinetuneSeedResult {
   seed: number;
@@ -70,131 +50,11 @@ export interface FinetuneRecipeResult {
   skippedLines: number;
 }
 
-/** Where the base model comes from. */
-type BaseSource = { kind: 'dir'; dir: string } | { kind: 'random'; config: Record<string, unknown> };
-
-function baseOf(r: Recipe, modelDir: string | null | undefined): BaseSource {
-  const dir = modelDir ?? r.base_model;
-  if (dir) {
-    if (!fs.existsSync(dir)) {
-      throw new Error(modelDir
-        ? `${dir}: model directory not found`
-        : `base_model ${dir}: not a local directory (moe-tune train pulls Hub ids; in the library, pass modelDir)`);
-    }
-    requireModelDir(dir);
-    return { kind: 'dir', dir };
-  }
-  if (r.model) return { kind: 'random', config: r.model.config };
-  throw new Error('the recipe names no base_model and no model.config: pass --model DIR');
-}
-
-function trainedTokenizer(r: Recipe, runDir: string, log: (l: string) => void): MoeTokenizer {
-  const dir = path.join(runDir, 'tokenizer');
-  if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return MoeTokenizer.fromDir(dir);
-  const docs = loadBrownCorpus().train.slice(0, r.data.max_docs ?? 20);
-  log(`training a byte-level BPE tokenizer (vocabulary ${r.tokenizer.vocab_size}) on ${docs.length} Brown documents`);
-  const json = trainByteLevelBpe(docs.map((d) => d.text), { vocabSize: r.tokenizer.vocab_size, minFrequency: r.tokenizer.min_frequency });
-  const tok = MoeTokenizer.fromJson(json, byteLevelTokenizerConfig());
-  tok.save(dir);
-  return tok;
-}
-
-function tokenizerOf(r: Recipe, base: BaseSource, runDir: string, log: (l: string) => void): MoeTokenizer {
-  if (r.tokenizer.dir) return MoeTokenizer.fromDir(r.tokenizer.dir);
-  if (base.kind === 'dir') {
-    if (!fs.existsSync(path.join(base.dir, 'tokenizer.json'))) {
-      throw new Error(`${path.join(base.dir, 'tokenizer.json')}: not found (the data needs the model's tokenizer; set tokenizer.dir)`);
-    }
-    return MoeTokenizer.fromDir(base.dir);
-  }
-  return trainedTokenizer(r, runDir, log);
-}
-
-function dataFilesOf(r: Recipe, given: readonly string[] | null | undefined, runDir: string, log: (l: string) => void): string[] {
-  if (given && given.length > 0) return [...given];
-  if (r.data.source === 'files') {
-    if (r.data.files.length === 0) throw new Error('data.files: data.source is files but no files are listed (pass --data FILE)');
-    return [...r.data.files];
-  }
-  const file = path.join(runDir, 'data', 'brown-samples.jsonl');
-  if (!fs.existsSync(file)) {
-    const n = writeBrownSamplesJsonl(file, { words: r.data.sample_words, samples: r.data.samples, maxDocs: r.data.max_docs, skipDocs: r.data.skip_docs });
-    log(`wrote ${n} Brown samples of about ${r.data.sample_words} words to ${file}`);
-  }
-  return [file];
-}
-
-function requireDataFile(file: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new Error(`${file}: data file not found`);
-  }
-  if (!st.isFile()) throw new Error(`${file}: not a file (expected a JSONL or text data file)`);
-}
-
-function loadBase(r: Recipe, base: BaseSource, tok: MoeTokenizer, seed: number): CausalLM {
-  const q = r.quantization;
-  const qopts = { doubleQuant: q.double_quant, blockSize: q.block_size, ...(q.skip ? { skip: q.skip } : {}) };
-  if (base.kind === 'dir') {
-    const config = loadModelConfig(base.dir);
-    if (tok.vocabSize > config.vocabSize) throw new Error(`${base.dir}: the tokenizer has ${tok.vocabSize} tokens, the model's vocab_size is ${config.vocabSize}`);
-    if (q.method === 'nf4' || isQuantizedModelDir(base.dir)) return loadModelQuantized(base.dir, qopts).model;
-    return loadModel(base.dir).model;
-  }
-  const cfg = { ...base.config, vocab_size: tok.vocabSize, bos_token_id: tok.bosId, eos_token_id: tok.eosId, pad_token_id: tok.padId };
-  const init = r.model!.init;
-  const model = createModel(cfg, { seed, ...(init.std !== undefined ? { std: init.std } : {}), ...(init.router_std !== undefined ? { routerStd: init.router_std } : {}) });
-  if (q.method === 'nf4') quantizeModel(model, qopts);
-  return model;
-}
-
-function firstBatch(p: PackedSequences, n: number): { ids: Tensor; targets: Tensor } {
-  const B = Math.min(n, p.count);
-  const len = B * p.seqLen;
-  return { ids: new Tensor(p.inputIds.slice(0, len), [B, p.seqLen]), targets: new Tensor(p.labels.slice(0, len), [B, p.seqLen]) };
-}
-
-/** Everything checked and prepared before any training starts. */
-interface Prepared {
-  base: BaseSource;
-  tok: MoeTokenizer;
-  train: PackedSequences;
-  eval: PackedSequences | null;
-  files: string[];
-  skippedLines: number;
-}
-
-async function prepare(resolved: ResolvedRecipe, o: FinetuneRunOptions, log: (l: string) => void): Promise<Prepared> {
-  const r = resolved.recipe;
-  for (const f of o.dataFiles ?? []) requireDataFile(f);
-  if (r.data.source === 'files' && !(o.dataFiles && o.dataFiles.length)) for (const f of r.data.files) requireDataFile(f);
-  const base = baseOf(r, o.modelDir);
-  fs.mkdirSync(o.runDir, { recursive: true });
-  const tok = tokenizerOf(r, base, o.runDir, log);
-  const eos = tok.eosId;
-  if (eos === null) throw new Error('the tokenizer has no EOS token (needed between packed documents)');
-  const files = dataFilesOf(r, o.dataFiles, o.runDir, log);
-  const ds = await loadTokenizedDataset({ files, tokenizer: tok, cachePath: path.join(o.runDir, 'data-cache', 'train.tokens'), skipBadLines: r.data.skip_bad_lines });
-  const docs = r.data.samples ? ds.documents.slice(0, r.data.samples) : ds.documents;
-  const every = r.eval.holdout_every;
-  const trainDocs: TokenizedDocument[] = [];
-  const held: TokenizedDocument[] = [];
-  docs.forEach((d, i) => (every > 1 && i % every === every - 1 ? held : trainDocs).push(d));
-  const train = packDocuments(trainDocs, { seqLen: r.train.seq_len, eosId: eos });
-  const evalSet = held.length > 0 ? packDocuments(held, { seqLen: r.train.seq_len, eosId: eos }) : null;
-  if (train.count < r.train.batch_size) {
-    throw new Error(`${files.join(', ')}: ${docs.length} documents pack into ${train.count} training sequences of ${r.train.seq_len} tokens, fewer than train.batch_size ${r.train.batch_size}`);
-  }
-  return { base, tok, train, eval: evalSet && evalSet.count > 0 ? evalSet : null, files, skippedLines: ds.skippedLines };
-}
-
 export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRunOptions): Promise<FinetuneRecipeResult> {
   const r = resolved.recipe;
   if (r.kind !== 'finetune') throw new Error(`${resolved.file}: kind is ${r.kind}; use moe-tune pretrain for pretraining recipes`);
   const log = o.log ?? (() => {});
-  const p = await prepare(resolved, o, log);
+  const p = await prepareFinetune(resolved, o, log);
   writeResolvedRecipe(o.runDir, resolved);
   log(`data: ${p.train.count} training sequences of ${r.train.seq_len} tokens${p.eval ? `, ${p.eval.count} held out` : ''} from ${p.files.join(', ')}${p.skippedLines ? ` (${p.skippedLines} bad lines skipped)` : ''}`);
   const steps = stepsOf(r, p.train.count);
@@ -203,25 +63,7 @@ export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRun
     const runDir = seedRunDir(o.runDir, r.seeds, seed);
     if (runDir !== o.runDir) writeResolvedRecipe(runDir, resolved);
     if (r.seeds.length > 1) log(`seed ${seed}: ${runDir}`);
-    const model = loadBase(r, p.base, p.tok, seed);
-    let surgeryReport: string[] = [];
-    const passes = resolved.compiled.passes();
-    if (passes.length > 0) {
-      const { report } = applySurgery(model, passes, { seed, ...(p.eval ? { batch: firstBatch(p.eval, 4) } : {}) });
-      surgeryReport = formatSurgeryReport(report);
-      for (const line of surgeryReport) log(`surgery: ${line}`);
-    }
-    if (r.lora) {
-      const l = r.lora;
-      const res = applyLora(model, { targets: loraTargetsOf(l.targets), exclude: l.exclude ? loraTargetsOf(l.exclude) : null, r: l.r, alpha: l.alpha, dropout: l.dropout, rslora: l.rslora, seed });
-      log(`LoRA r ${l.r} on ${res.modules.length} linears (+${res.added} parameters)`);
-    }
-    const router = resolved.compiled.router();
-    if (router) {
-      if (model.moeBlocks().length === 0) throw new Error(`router: ${model.config.architecture} has no MoE layers to route`);
-      model.setRouter(router);
-      editModelConfig(model, (json) => { moeTuneOf(json)['router'] = resolved.compiled.routerSpec; }, 'router');
-    }
+    const { model, surgeryReport } = await buildFinetuneModel(resolved, p, seed, log);
     const res = await finetune({
       runDir,
       model,

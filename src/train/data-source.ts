@@ -13,6 +13,8 @@ export interface TrainBatch {
   inputIds: Int32Array;
   /** batchSize * seqLen targets: labels[t] is the id to predict at position t, or -100. */
   labels: Int32Array;
+  /** Which packed sequences the rows are (sources over packed data; export-job records the order). */
+  sequenceIndices?: Int32Array;
 }
 
 export interface TrainBatchSource {

@@ -208,6 +208,11 @@ export class Trainer {
     this.extra = o.extra ?? null;
   }
 
+  /** Whether AdamW decays this trainable parameter (not matched by config.noDecay). */
+  decays(name: string): boolean {
+    return !this.noDecay.some((r) => r.test(name));
+  }
+
   /** Ends the run after the current step, writing a checkpoint (SIGINT). */
   requestStop(): void {
     this.stopRequested = true;
@@ -412,7 +417,7 @@ export class Trainer {
         throw new TrainingDivergedError(this.divergedMessage(`gradient norm is ${n}`, `loss ${lossSum}`), this.step + 1);
       }
       const c = cfg.clipGradNorm !== null && n > cfg.clipGradNorm ? cfg.clipGradNorm / (n + 1e-6) : 1;
-      this.optimizer.update(c, (name) => !this.noDecay.some((r) => r.test(name)));
+      this.optimizer.update(c, (name) => this.decays(name));
       return { norm: n, clip: c };
     });
 

@@ -6,8 +6,10 @@ import type { CliCommand } from '../command.js';
 import { convertCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { evalCommand } from './eval.js';
+import { exportJobCommand } from './export-job.js';
 import { generateCommand } from './generate.js';
 import { hubCommand } from './hub.js';
+import { importJobCommand } from './import-job.js';
 import { infoCommand } from './info.js';
 import { pretrainCommand } from './pretrain.js';
 import { reportCommand } from './report.js';
@@ -22,6 +24,8 @@ export const COMMANDS: readonly CliCommand[] = [
   convertCommand,
   trainCommand,
   pretrainCommand,
+  exportJobCommand,
+  importJobCommand,
   generateCommand,
   sweepCommand,
   reportCommand,
