@@ -61,7 +61,7 @@ describe('Ctrl-C and --resume', () => {
     const cut = path.join(dir, 'cut');
     const first = await runInterrupted(['pretrain', ...common, '--out', cut], /step 10\/80/);
     expect(first.signalled).toBe(true);
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(130); // interrupted: the shell status of SIGINT, after the checkpoint
     expect(first.stderr).toMatch(/SIGINT: stopping after this step and writing a checkpoint/);
     expect(first.stdout).toMatch(/stopped at step (\d+) of 80 with a checkpoint in .*cut\/checkpoints; continue with --resume/);
     const stoppedAt = Number(/stopped at step (\d+)/.exec(first.stdout)![1]);
@@ -93,7 +93,7 @@ describe('Ctrl-C and --resume', () => {
     const cut = path.join(dir, 'cut');
     const first = await runInterrupted(['train', ...common, '--out', cut], /step 10\/80/);
     expect(first.signalled).toBe(true);
-    expect(first.code).toBe(0);
+    expect(first.code).toBe(130); // interrupted: the shell status of SIGINT, after the checkpoint
     expect(first.stdout).toMatch(/stopped at step \d+ with a checkpoint/);
     const second = runCli(['train', ...common, '--out', cut, '--resume']);
     expect(second.code, second.stderr).toBe(0);

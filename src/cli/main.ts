@@ -1,7 +1,8 @@
 /**
  * The `moe-tune` command line: global options, the command list (src/cli/commands/index.ts), and
  * error handling. Any failure prints ONE line on stderr, `moe-tune: <message>`, and exits
- * non-zero; `--debug` adds the stack trace.
+ * non-zero; `--debug` adds the stack trace. A training run stopped by SIGINT / SIGTERM exits 130 /
+ * 143 after its checkpoint (src/cli/stop-on-signal.ts).
  *
  * Global options apply before a command runs: `--threads N` sets MOE_TUNE_THREADS (read when the
  * native backend loads, which is on first use), then `--backend` selects the backend (default:
@@ -16,6 +17,7 @@ import { BACKEND_CHOICES, setBackend } from '../tensor/index.js';
 import { COMMANDS } from './commands/index.js';
 import { examples } from './command.js';
 import { intArg } from './options.js';
+import { interruptExitCode, interruptSignal } from './stop-on-signal.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -71,6 +73,11 @@ export async function run(argv: readonly string[] = process.argv): Promise<numbe
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);
+    const interrupted = interruptExitCode();
+    if (interrupted !== null) {
+      process.stderr.write(`moe-tune: warning: stopped by ${interruptSignal()} after writing a checkpoint; exit status ${interrupted}\n`);
+      return interrupted;
+    }
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander printed its message (or the help)

@@ -3,7 +3,7 @@
  * --data), the run directory guard, progress on stderr, Ctrl-C, and the recipe help text.
  */
 import type { Command } from 'commander';
-import { listRecipes, loadRecipe, type ResolvedRecipe } from '../recipes/index.js';
+import { checkRecipeOnResume, listRecipes, loadRecipe, type ResolvedRecipe } from '../recipes/index.js';
 import { createProgress, type ProgressSink } from '../train/progress.js';
 import { collect, intArg } from './options.js';
 import { note } from './output.js';
@@ -18,6 +18,7 @@ export interface RecipeCliOptions {
   steps?: number;
   data?: string[];
   resume?: boolean;
+  allowRecipeChange?: boolean;
   tiny?: boolean;
 }
 
@@ -29,6 +30,7 @@ export function addRecipeOptions(cmd: Command): Command {
     .option('--steps <n>', 'optimizer steps (sets train.steps, clears train.epochs)', intArg(1))
     .option('--data <file>', 'training data file (JSONL or text; repeatable); sets data.source=files', collect)
     .option('--resume', 'continue the newest checkpoint in the run directory')
+    .option('--allow-recipe-change', 'with --resume: continue even though the recipe changed in a way that breaks exact resumption (both recipes are recorded in recipe-changes.jsonl)')
     .option('--tiny', "use the recipe's tiny variant (its tiny: block): a small model that runs here in about a minute");
 }
 
@@ -49,27 +51,48 @@ export interface TrainingSession {
   run<T>(fn: () => Promise<T>): Promise<T>;
 }
 
+export interface TrainingSessionOptions {
+  /** The recipe of this invocation: with --resume it is checked against the run's (src/recipes/recipe-change.ts). */
+  recipe?: ResolvedRecipe;
+  allowRecipeChange?: boolean;
+  /** Who holds the run lock, for the message a second process gets ("moe-tune train"). */
+  what?: string;
+}
+
 /**
  * Status lines and progress go to stdout (stderr keeps only errors and warnings), or to stderr
- * with --json so stdout holds just the JSON.
+ * with --json so stdout holds just the JSON. The run directory is locked until `run` ends.
  */
-export function trainingSession(runDir: string, resume: boolean | undefined, json: boolean | undefined): TrainingSession {
-  const guard = prepareRunDir(runDir, resume);
+export function trainingSession(runDir: string, resume: boolean | undefined, json: boolean | undefined, opts: TrainingSessionOptions = {}): TrainingSession {
+  const guard = prepareRunDir(runDir, resume, opts.what);
+  const log = json ? note : (line: string): void => { process.stdout.write(`${line}\n`); };
+  try {
+    if (resume && opts.recipe) {
+      const check = checkRecipeOnResume(runDir, opts.recipe, opts.allowRecipeChange === true);
+      if (check.breaking.length > 0) note(`moe-tune: warning: resuming with a changed recipe (${check.breaking.map((c) => c.path).join(', ')}): not an exact continuation; recorded in recipe-changes.jsonl`);
+    }
+  } catch (err) {
+    guard.release();
+    throw err;
+  }
+  if (guard.staleTemps.length > 0) log(`removed ${guard.staleTemps.length} leftover(s) of an interrupted write: ${guard.staleTemps.join(', ')}`);
   const stops = stopHandlers();
   const stream = json ? process.stderr : process.stdout;
   return {
     guard,
     progress: createProgress({ stream }),
     onTrainer: (t) => stops.onTrainer(t),
-    log: json ? note : (line) => { process.stdout.write(`${line}\n`); },
+    log,
     async run(fn) {
       try {
         return await fn();
       } catch (err) {
-        guard.failed();
+        const cleanup = guard.failed();
+        if (cleanup !== null) note(`moe-tune: warning: ${cleanup}`);
         throw err;
       } finally {
         stops.dispose();
+        guard.release();
       }
     },
   };

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { errorText } from './file-format-error.js';
+import { withPath } from './os-error.js';
 
 /** A fresh temp path next to `target` (same directory, so the final rename stays on one filesystem). */
 export function tempSiblingPath(target: string, tag = 'tmp'): string {
@@ -36,7 +37,11 @@ export function writeAllSync(fd: number, data: Uint8Array): void {
  * On any error the temp file is removed and the error rethrown.
  */
 export function writeThroughTempFile(target: string, fill: (fd: number) => void): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
+  try {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+  } catch (err) {
+    throw withPath(err, path.dirname(target), 'creating the directory');
+  }
   const tmp = tempSiblingPath(target);
   let fd: number | null = null;
   try {
@@ -55,7 +60,24 @@ export function writeThroughTempFile(target: string, fill: (fd: number) => void)
       }
     }
     removeQuietly(tmp);
-    throw err;
+    throw withPath(err, target);
+  }
+}
+
+/**
+ * fsyncs a directory so that the names created or renamed in it survive a power loss (Linux; a no-op where
+ * directories cannot be opened for fsync).
+ */
+export function fsyncDir(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EACCES' && code !== 'EBADF') throw withPath(err, dir, 'syncing the directory');
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
   }
 }
 
@@ -89,12 +111,17 @@ export async function withAtomicDir<T>(
 ): Promise<T> {
   const target = path.resolve(finalDir);
   const parent = path.dirname(target);
-  fs.mkdirSync(parent, { recursive: true });
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+  } catch (err) {
+    throw withPath(err, parent, 'creating the directory');
+  }
   checkReplaceable(target, options.force === true);
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.tmp-`));
   let result: T;
   try {
     result = await build(tmp);
+    fsyncDir(tmp);
     const state = checkReplaceable(target, options.force === true);
     if (state === 'absent') {
       fs.renameSync(tmp, target);
@@ -112,9 +139,10 @@ export async function withAtomicDir<T>(
       }
       removeQuietly(old);
     }
+    fsyncDir(parent);
   } catch (err) {
     removeQuietly(tmp);
-    throw err;
+    throw withPath(err, target);
   }
   return result;
 }

@@ -6,3 +6,6 @@ export * from './safetensors-reader.js';
 export * from './safetensors-writer.js';
 export * from './checkpoint.js';
 export * from './hf-dir.js';
+export * from './os-error.js';
+export * from './file-lock.js';
+export * from './stale-temps.js';

@@ -1,4 +1,5 @@
 import type { BuildOptions } from './build.js';
+import { checkAllocatable } from './allocation-budget.js';
 import { buildCausalLM } from './build.js';
 import type { CausalLM } from './causal-lm.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
@@ -16,5 +17,6 @@ export function configFromJson(json: Record<string, unknown>, where = 'model con
 /** A randomly initialised model (pretraining from scratch, tests). */
 export function createModel(config: ModelConfig | Record<string, unknown>, init: InitOptions, opts: BuildOptions = {}): CausalLM {
   const c = 'architecture' in config && 'raw' in config ? (config as ModelConfig) : configFromJson(config as Record<string, unknown>);
+  checkAllocatable(c, 'model config'); // before any tensor is allocated
   return buildCausalLM(c, randomSource(c, init), opts);
 }

@@ -4,6 +4,7 @@ export { loadRecipe, listRecipes, findRecipeFile, RECIPES_DIR, type LoadRecipeOp
 export { parseSetOverride, applySetOverride, type SetOverride } from './set-override.js';
 export { compileRecipe, RecipeKeyError, auxLossOf, routerSpecOf, loraTargetsOf, pretrainModelConfig, type CompiledRecipe } from './compile.js';
 export { deepMerge } from './merge.js';
+export { checkRecipeOnResume, diffJson, TRAJECTORY_NEUTRAL, RECIPE_CHANGES_FILE, type RecipeChange, type RecipeChangeCheck } from './recipe-change.js';
 export { writeResolvedRecipe, recipeYamlText, recipeExtra, recipeSource, RECIPE_YAML, RECIPE_JSON, type RecipeSource } from './write-recipe.js';
 export { trainerConfigOf, stepsOf, seedRunDir } from './trainer-config.js';
 export { brownSamples, writeBrownSamplesJsonl, type BrownSampleOptions } from './brown-samples.js';

@@ -9,8 +9,10 @@
  *                          trainable ones ('trainable': LoRA / routers; the frozen base is re-read)
  *   optimizer.safetensors  AdamW moments per trainable parameter: `exp_avg.<name>`, `exp_avg_sq.<name>`
  *
- * A checkpoint directory is built under a hidden temp name and renamed into place (withAtomicDir),
- * so `step-*` directories are always complete; leftovers of a killed write (`.step-*.tmp-*`) are
+ * A checkpoint directory is built under a hidden temp name, its files and the directory fsynced, and
+ * renamed into place (withAtomicDir), so `step-*` directories are always complete; one that is not
+ * (copied partially, written by an older version) is skipped by `listCheckpoints` and reported by
+ * `incompleteCheckpoints`; trainer-state.json is validated (trainer-state-schema.ts); leftovers of a killed write (`.step-*.tmp-*`) are
  * removed when the run resumes. After a successful write only the newest `keep` are kept.
  */
 import * as fs from 'node:fs';
@@ -18,6 +20,7 @@ import * as path from 'node:path';
 import { removeQuietly, SafetensorsFile, withAtomicDir, writeJsonAtomic, writeSafetensors, type TensorToWrite } from '../io/index.js';
 import type { AdamWState } from './adamw.js';
 import type { RngState, Tensor } from '../tensor/index.js';
+import { parseTrainerState } from './trainer-state-schema.js';
 
 export const TRAINER_STATE_FILE = 'trainer-state.json';
 export const PARAMS_FILE = 'params.safetensors';
@@ -111,16 +114,46 @@ export async function writeTrainCheckpoint(runDir: string, ck: CheckpointToWrite
   return dir;
 }
 
-/** Complete checkpoints of a run, oldest first. */
-export function listCheckpoints(runDir: string): { step: number; dir: string }[] {
+/** The files every complete checkpoint directory holds. */
+export const CHECKPOINT_FILES: readonly string[] = [TRAINER_STATE_FILE, PARAMS_FILE, OPTIMIZER_FILE];
+
+/** The files of CHECKPOINT_FILES missing from (or not regular files in) a checkpoint directory. */
+export function missingCheckpointFiles(dir: string): string[] {
+  return CHECKPOINT_FILES.filter((f) => {
+    try {
+      return !fs.lstatSync(path.join(dir, f)).isFile();
+    } catch {
+      return true;
+    }
+  });
+}
+
+function scanCheckpoints(runDir: string): { complete: { step: number; dir: string }[]; incomplete: { step: number; dir: string; missing: string[] }[] } {
   const root = checkpointsDir(runDir);
-  if (!fs.existsSync(root)) return [];
-  const out: { step: number; dir: string }[] = [];
+  const complete: { step: number; dir: string }[] = [];
+  const incomplete: { step: number; dir: string; missing: string[] }[] = [];
+  if (!fs.existsSync(root)) return { complete, incomplete };
   for (const e of fs.readdirSync(root)) {
     const m = STEP_DIR.exec(e);
-    if (m && fs.existsSync(path.join(root, e, TRAINER_STATE_FILE))) out.push({ step: Number(m[1]), dir: path.join(root, e) });
+    if (!m) continue;
+    const dir = path.join(root, e);
+    const missing = missingCheckpointFiles(dir);
+    if (missing.length === 0) complete.push({ step: Number(m[1]), dir });
+    else incomplete.push({ step: Number(m[1]), dir, missing });
   }
-  return out.sort((a, b) => a.step - b.step);
+  complete.sort((a, b) => a.step - b.step);
+  incomplete.sort((a, b) => a.step - b.step);
+  return { complete, incomplete };
+}
+
+/** Complete checkpoints of a run (all of CHECKPOINT_FILES present), oldest first. */
+export function listCheckpoints(runDir: string): { step: number; dir: string }[] {
+  return scanCheckpoints(runDir).complete;
+}
+
+/** `step-*` directories that lack some of CHECKPOINT_FILES (written by an older version, or damaged), oldest first. */
+export function incompleteCheckpoints(runDir: string): { step: number; dir: string; missing: string[] }[] {
+  return scanCheckpoints(runDir).incomplete;
 }
 
 export function latestCheckpoint(runDir: string): { step: number; dir: string } | null {
@@ -155,15 +188,17 @@ export interface LoadedTrainCheckpoint {
 /** Reads a checkpoint directory, with one-line errors naming the file. */
 export function readTrainCheckpoint(dir: string): LoadedTrainCheckpoint {
   const statePath = path.join(dir, TRAINER_STATE_FILE);
-  let state: TrainerStateJson;
+  let raw: unknown;
   try {
-    state = JSON.parse(fs.readFileSync(statePath, 'utf8')) as TrainerStateJson;
+    raw = JSON.parse(fs.readFileSync(statePath, 'utf8'));
   } catch (e) {
     throw new Error(`${statePath}: cannot read the trainer state (${(e as Error).message})`);
   }
-  if (state.format !== STATE_FORMAT || state.version !== STATE_VERSION) {
-    throw new Error(`${statePath}: not a moe-tune trainer state (format ${JSON.stringify(state.format)}, version ${JSON.stringify(state.version)})`);
+  const r = raw as Partial<TrainerStateJson> | null;
+  if (typeof r !== 'object' || r === null || r.format !== STATE_FORMAT || r.version !== STATE_VERSION) {
+    throw new Error(`${statePath}: not a moe-tune trainer state (format ${JSON.stringify(r?.format)}, version ${JSON.stringify(r?.version)}); expected format "${STATE_FORMAT}", version ${STATE_VERSION}`);
   }
+  const state = parseTrainerState(raw, statePath) as TrainerStateJson;
   const params = new Map<string, Float32Array>();
   const pf = SafetensorsFile.open(path.join(dir, PARAMS_FILE));
   try {

@@ -8,18 +8,19 @@ export interface Stoppable {
   requestStop(): void;
 }
 
-export function installStopSignal(trainer: Stoppable, opts: { signals?: NodeJS.Signals[]; log?: (line: string) => void } = {}): () => void {
+export function installStopSignal(trainer: Stoppable, opts: { signals?: NodeJS.Signals[]; log?: (line: string) => void; onSignal?: (sig: NodeJS.Signals) => void } = {}): () => void {
   const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
   const log = opts.log ?? ((line: string) => process.stderr.write(`\n${line}\n`));
   let count = 0;
   const handler = (sig: NodeJS.Signals): void => {
     count++;
+    opts.onSignal?.(sig);
     if (count === 1) {
       log(`${sig}: stopping after this step and writing a checkpoint (press Ctrl-C again to quit at once)`);
       trainer.requestStop();
     } else {
       log(`${sig} again: quitting without a checkpoint`);
-      process.exit(130);
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
     }
   };
   for (const s of signals) process.on(s, handler);

@@ -29,7 +29,7 @@ import { backward, ops, Rng, Tensor, withScope, zeroGrad } from '../tensor/index
 import { writeJsonAtomic } from '../io/index.js';
 import { AdamW } from './adamw.js';
 import {
-  latestCheckpoint, readTrainCheckpoint, removeStaleCheckpointTemps, writeTrainCheckpoint, type CheckpointContent,
+  incompleteCheckpoints, latestCheckpoint, readTrainCheckpoint, removeStaleCheckpointTemps, writeTrainCheckpoint, type CheckpointContent,
 } from './checkpoint.js';
 import { countTargets, type TrainBatch, type TrainBatchSource } from './data-source.js';
 import { evaluateLoss, type EvalResult, type EvalSet } from './evaluate.js';
@@ -96,6 +96,8 @@ export interface TrainerOptions {
   hooks?: TrainerHooks;
   /** The caller's resolved recipe, saved with checkpoints (plain JSON). */
   extra?: unknown;
+  /** Warnings (an incomplete checkpoint skipped on resume); default: `moe-tune: warning: ...` on stderr. */
+  onWarning?: (line: string) => void;
 }
 
 export interface TrainResult {
@@ -140,6 +142,7 @@ export class Trainer {
   private readonly progress: ProgressSink;
   private readonly hooks: TrainerHooks;
   private readonly extra: unknown;
+  private readonly warn: (line: string) => void;
   private readonly content: CheckpointContent;
   private readonly noDecay: RegExp[];
   private stopRequested = false;
@@ -206,6 +209,7 @@ export class Trainer {
     this.progress = o.progress ?? silentProgress;
     this.hooks = o.hooks ?? {};
     this.extra = o.extra ?? null;
+    this.warn = o.onWarning ?? ((line) => { process.stderr.write(`moe-tune: warning: ${line}\n`); });
   }
 
   /** Whether AdamW decays this trainable parameter (not matched by config.noDecay). */
@@ -250,6 +254,11 @@ export class Trainer {
   resume(): number | null {
     removeStaleCheckpointTemps(this.runDir);
     const latest = latestCheckpoint(this.runDir);
+    for (const bad of incompleteCheckpoints(this.runDir)) {
+      if (latest === null || bad.step > latest.step) {
+        this.warn(`${bad.dir}: incomplete checkpoint (no ${bad.missing.join(', ')}); skipped, ${latest ? `resuming from step ${latest.step}` : 'starting from step 0'}`);
+      }
+    }
     if (!latest) return null;
     const ck = readTrainCheckpoint(latest.dir);
     const where = path.join(latest.dir, 'trainer-state.json');
@@ -265,13 +274,23 @@ export class Trainer {
       (t.f as Float32Array).set(data);
     }
     this.optimizer.loadState({ step: ck.state.optimizer.step, m: ck.m, v: ck.v, steps: ck.state.optimizer.steps });
-    this.train.restore(ck.state.data);
+    try {
+      this.train.restore(ck.state.data);
+    } catch (err) {
+      throw new Error(`${where}: field 'data': ${(err as Error).message}`);
+    }
     const fwd = ck.state.rng['forward'];
     if (fwd) this.forwardRng.restore(fwd);
     const routers = this.statefulRouters();
     const saved = (ck.state.routers ?? []) as unknown[];
     if (saved.length !== routers.length) throw new Error(`${where}: the checkpoint holds the random state of ${saved.length} router(s), the model has ${routers.length}`);
-    routers.forEach((r, i) => r.restoreRandomState(saved[i]));
+    routers.forEach((r, i) => {
+      try {
+        r.restoreRandomState(saved[i]);
+      } catch (err) {
+        throw new Error(`${where}: field 'routers.${i}': ${(err as Error).message}`);
+      }
+    });
     this.step = ck.state.step;
     this.tokensSeen = ck.state.tokensSeen;
     this.elapsed = ck.state.elapsedS ?? 0;

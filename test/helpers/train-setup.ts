@@ -38,6 +38,7 @@ export interface TinyRun {
   accum?: number;
   hooks?: TrainerHooks;
   config?: Partial<TrainerConfig>;
+  onWarning?: (line: string) => void;
 }
 
 export function tinyModelFor(run: Pick<TinyRun, 'lora'>): CausalLM {
@@ -60,6 +61,7 @@ export function makeTinyTrainer(run: TinyRun): { trainer: Trainer; model: Causal
       ...run.config,
     },
     hooks: run.hooks,
+    ...(run.onWarning ? { onWarning: run.onWarning } : {}),
   });
   return { trainer, model };
 }

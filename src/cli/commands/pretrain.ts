@@ -17,7 +17,7 @@ interface PretrainCliOptions extends RecipeCliOptions {
 async function pretrainAction(o: PretrainCliOptions): Promise<void> {
   const resolved = resolveRecipeOption(o);
   if (resolved.recipe.kind !== 'pretrain') throw new Error(`${resolved.file}: a ${resolved.recipe.kind} recipe; run it with moe-tune train`);
-  const s = trainingSession(o.out, o.resume, o.json);
+  const s = trainingSession(o.out, o.resume, o.json, { recipe: resolved, allowRecipeChange: o.allowRecipeChange, what: 'moe-tune pretrain' });
   s.log(`recipe ${resolved.recipe.name} (${resolved.variant}) from ${resolved.file}: ${resolved.recipe.paper}`);
   const res = await s.run(() => runPretrainRecipe(resolved, { runDir: o.out, resume: o.resume, progress: s.progress, onTrainer: s.onTrainer, log: s.log }));
   if (o.json) {

@@ -25,7 +25,7 @@ async function trainAction(o: TrainCliOptions): Promise<void> {
   const r = resolved.recipe;
   if (r.kind !== 'finetune') throw new Error(`${resolved.file}: a ${r.kind} recipe; run it with moe-tune pretrain`);
   const ref = o.model ?? r.base_model;
-  const s = trainingSession(o.out, o.resume, o.json);
+  const s = trainingSession(o.out, o.resume, o.json, { recipe: resolved, allowRecipeChange: o.allowRecipeChange, what: 'moe-tune train' });
   s.log(`recipe ${r.name} (${resolved.variant}) from ${resolved.file}: ${r.paper}`);
   const res = await s.run(async () => {
     const modelDir = ref ? await resolveModelDir(ref, { endpoint: o.endpoint, cacheDir: o.cacheDir, log: s.log }) : null;
