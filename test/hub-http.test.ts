@@ -79,12 +79,21 @@ describe('createHubFetch', () => {
     expect(delays).toEqual([250, 2000, 1000, 2000]); // 500*2^0*0.5, Retry-After 2 s, 500*2^2*0.5, 500*2^3*0.5
   });
 
-  it('caps Retry-After', async () => {
-    const { fetch } = scripted([status(429, { 'Retry-After': '86400' }), ok()]);
+  it('honours a Retry-After within the cap; one beyond it fails at once with a message (issue 18 item 13)', async () => {
+    const within = scripted([status(429, { 'Retry-After': '30' }), ok()]);
     const delays: number[] = [];
-    const f = createHubFetch({ endpoint: EP, fetch, sleep: async (ms) => void delays.push(ms), retry: { maxRetryAfterMs: 60_000 } });
-    await f(`${EP}/api/whoami-v2`);
-    expect(delays).toEqual([60_000]);
+    const f1 = createHubFetch({ endpoint: EP, fetch: within.fetch, sleep: async (ms) => void delays.push(ms), retry: { maxRetryAfterMs: 60_000 } });
+    await f1(`${EP}/api/whoami-v2`);
+    expect(delays).toEqual([30_000]);
+
+    const beyond = scripted([status(429, { 'Retry-After': '86400' }), ok()]);
+    const slept: number[] = [];
+    const f2 = createHubFetch({ endpoint: EP, fetch: beyond.fetch, sleep: async (ms) => void slept.push(ms), retry: { maxRetryAfterMs: 60_000 } });
+    const e = await caught(f2(`${EP}/api/whoami-v2`));
+    expect(slept).toEqual([]);
+    expect(beyond.calls).toHaveLength(1);
+    expect(e.kind).toBe('rate-limited');
+    expect(e.message).toBe(`${EP} (HTTP 429) asked to retry the token check (whoami) after 86400 s (Retry-After), longer than the 60 s this client waits (HF_HUB_MAX_RETRY_AFTER); try again later`);
   });
 
   it('stops after maxAttempts with a one-line error', async () => {

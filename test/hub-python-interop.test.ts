@@ -1,6 +1,7 @@
 /**
- * Cross-check with the Python client, when one is installed (a python with `huggingface_hub`: MOE_TUNE_HF_PYTHON,
- * else python3; skipped with a message otherwise): Python's snapshot_download against the same mock server must
+ * Cross-check with the Python client: the project's venv (test/helpers/python.ts python5(), which .ci/run makes and
+ * which holds huggingface_hub as a dependency of transformers), else MOE_TUNE_HF_PYTHON; skipped with one line
+ * when neither has huggingface_hub: Python's snapshot_download against the same mock server must
  * lay out the cache exactly as hubPull does, Python must read our cache offline, and we must reuse Python's blobs.
  * Linux only (the mock CDN listens on 127.0.0.2 so that Python sees another host and stops at the redirect, as it
  * does with the real Hub's CDN).
@@ -12,12 +13,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { hubPull } from '../src/hub/pull.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { listFilesRecursive, startMockHub, writeTinyModelDir, type MockHub } from './helpers/hub-server.js';
+import { python5 } from './helpers/python.js';
 
-const python = process.env['MOE_TUNE_HF_PYTHON'] ?? 'python3';
-const probe = process.platform === 'linux' ? spawnSync(python, ['-c', 'import huggingface_hub'], { encoding: 'utf8' }) : undefined;
+const venv = python5('hub-python-interop');
+const python = process.env['MOE_TUNE_HF_PYTHON'] ?? venv.python;
+const probe = process.platform === 'linux' ? spawnSync(python, ['-c', 'import huggingface_hub; print(huggingface_hub.__version__)'], { encoding: 'utf8' }) : undefined;
 const available = probe !== undefined && probe.status === 0;
 if (!available) {
-  console.log(`hub-python-interop: skipped (no ${python} with huggingface_hub${process.platform === 'linux' ? '' : ', or not Linux'}; set MOE_TUNE_HF_PYTHON)`);
+  console.log(`hub-python-interop: skipped (no ${python} with huggingface_hub${process.platform === 'linux' ? '' : ', or not Linux'}; ${venv.available ? 'set MOE_TUNE_HF_PYTHON' : venv.skipLine})`);
 }
 
 function runPython(code: string, env: Record<string, string>): Promise<string> {

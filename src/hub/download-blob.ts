@@ -26,6 +26,8 @@ export interface DownloadBlobOptions {
   random?: () => number;
   /** Called as bytes arrive: bytes now in the partial file, of `size`. */
   onBytes?: (bytes: number) => void;
+  /** Warnings (a planted link at the partial file's name was removed). */
+  onWarning?: (line: string) => void;
 }
 
 export interface DownloadBlobResult {
@@ -35,13 +37,30 @@ export interface DownloadBlobResult {
   requests: number;
 }
 
-function sizeOf(file: string): number {
+/**
+ * Size of the partial file, never following a link: anything at that name other than a regular file (a symlink
+ * planted to make us append to another file, a directory, a FIFO) is removed (the link itself, not its target)
+ * and the download starts from byte 0.
+ */
+function sizeOf(file: string, onUnsafe?: (what: string) => void): number {
+  let st: fs.Stats;
   try {
-    return fs.statSync(file).size;
+    st = fs.lstatSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
   }
+  if (st.isFile()) return st.size;
+  const what = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file';
+  onUnsafe?.(what);
+  fs.rmSync(file, { recursive: true, force: true });
+  return 0;
+}
+
+/** Open flags for the partial file that refuse to follow a symlink put there after our check. */
+function partialFlags(append: boolean): number {
+  const c = fs.constants;
+  return c.O_WRONLY | c.O_CREAT | (append ? c.O_APPEND : c.O_TRUNC) | (c.O_NOFOLLOW ?? 0);
 }
 
 function parseContentRange(value: string | null): { start: number; total: number } | undefined {
@@ -52,7 +71,7 @@ function parseContentRange(value: string | null): { start: number; total: number
 
 /** Streams a response body onto the end of `file`, reporting the running size. */
 async function appendBody(res: Response, file: string, start: number, onBytes?: (bytes: number) => void): Promise<void> {
-  const fh = await fs.promises.open(file, start === 0 ? 'w' : 'a');
+  const fh = await fs.promises.open(file, partialFlags(start !== 0), 0o644);
   let written = start;
   try {
     if (res.body === null) return;
@@ -73,15 +92,16 @@ export async function downloadBlob(o: DownloadBlobOptions): Promise<DownloadBlob
   let failures = 0;
   let lastReason = '';
 
+  const unsafe = (what: string): void => o.onWarning?.(`${partial}: was ${what}, not a partial download; removed it (the link itself, never its target) and downloading ${o.label} from the start`);
   for (;;) {
-    let offset = sizeOf(partial);
+    let offset = sizeOf(partial, unsafe);
     if (offset > o.size) {
       fs.rmSync(partial, { force: true });
       offset = 0;
     }
     if (resumedFrom < 0) resumedFrom = offset;
     if (offset === o.size) {
-      if (o.size === 0) fs.writeFileSync(partial, new Uint8Array(0));
+      if (o.size === 0) fs.closeSync(fs.openSync(partial, partialFlags(false), 0o644));
       break;
     }
     if (failures >= o.policy.maxAttempts) {
@@ -128,7 +148,7 @@ export async function downloadBlob(o: DownloadBlobOptions): Promise<DownloadBlob
       if (failures < o.policy.maxAttempts) await o.sleep(backoffDelayMs(failures, o.policy, o.random));
       continue;
     }
-    const got = sizeOf(partial);
+    const got = sizeOf(partial, unsafe);
     if (got < o.size) {
       failures++;
       lastReason = `the body ended after ${got} of ${o.size} bytes`;

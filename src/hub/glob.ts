@@ -1,14 +1,14 @@
 /**
- * A small glob matcher for repo file paths (POSIX `/`-separated, relative). Our own so it behaves the same on every
- * Node >= 20 (path.matchesGlob is missing or experimental on early 20.x). Syntax:
+ * `--include` / `--exclude` patterns for repo file paths, with the semantics of huggingface_hub's
+ * `allow_patterns` / `ignore_patterns`: Python's `fnmatch.fnmatch` on the whole POSIX path (the rules of
+ * `fnmatch.translate`, re-implemented here so both clients select the same files), plus huggingface_hub's rule
+ * that a pattern ending in `/` means everything under that directory. So:
  *
- * - `*` any run of characters within one path segment, `?` one character other than `/`;
- * - `**` as a whole segment: any number of segments, zero included (`**\/*.json` matches `a.json` and `x/y/a.json`);
- * - `[abc]`, `[a-z]`, `[!abc]` / `[^abc]` one character from (or not from) the set;
- * - `{a,b,c}` alternatives (not nested); `\` escapes the next character.
- *
- * Dot files match like any other (`*` matches `.gitattributes`). Patterns are anchored to the whole path, so
- * `*.safetensors` matches top-level files only; write `**\/*.safetensors` for any depth.
+ * - `*` matches any run of characters, `/` included: `*.json` matches `config.json` and `tokenizer/vocab.json`;
+ * - `?` matches one character (any, `/` included);
+ * - `[abc]`, `[a-z]` one character from the set, `[!abc]` one not in it; an unclosed `[` is a literal `[`;
+ * - everything else is literal (no `{a,b}` alternatives, no backslash escapes, `**` is just `*` twice);
+ * - matching is case-sensitive, and dot files match like any other (`*` matches `.gitattributes`).
  */
 import { HubError } from './hub-error.js';
 
@@ -22,87 +22,65 @@ function escapeChar(c: string): string {
   return REGEX_SPECIAL.test(c) ? `\\${c}` : c;
 }
 
-/** Translates one glob (without braces) into a regular-expression source. */
-function translate(pattern: string, whole: string): string {
+/** The body of a `[...]` set as a JS character class, as fnmatch.translate builds it. */
+function translateSet(stuff: string): string {
+  if (stuff === '') return '(?!)'; // an empty set never matches
+  if (stuff === '!') return '[^]'; // "[!]": any one character
+  let negate = false;
+  let body = stuff;
+  if (body.startsWith('!')) {
+    negate = true;
+    body = body.slice(1);
+  }
+  // inside a JS class: escape the backslash, a leading `]` or `^`, and `[`
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === '\\' || c === '[' || c === ']' || (c === '^' && i === 0)) out += `\\${c}`;
+    else out += c;
+  }
+  return `[${negate ? '^' : ''}${out}]`;
+}
+
+/** Translates one pattern into a regular-expression source (fnmatch.translate). */
+function translate(pattern: string): string {
   let out = '';
   let i = 0;
-  while (i < pattern.length) {
+  const n = pattern.length;
+  while (i < n) {
     const c = pattern[i]!;
+    i++;
     if (c === '*') {
-      if (pattern[i + 1] === '*') {
-        const atSegmentStart = i === 0 || pattern[i - 1] === '/';
-        const next = pattern[i + 2];
-        if (!atSegmentStart || (next !== undefined && next !== '/')) fail(whole, '"**" must be a whole path segment');
-        if (next === '/') {
-          out += '(?:[^/]*/)*'; // zero or more whole segments
-          i += 3;
-        } else {
-          out += '.*'; // trailing `**`: everything below
-          i += 2;
-        }
-      } else {
-        out += '[^/]*';
-        i += 1;
-      }
+      if (!out.endsWith('[^]*')) out += '[^]*';
     } else if (c === '?') {
-      out += '[^/]';
-      i += 1;
+      out += '[^]';
     } else if (c === '[') {
-      const close = pattern.indexOf(']', i + 2);
-      if (close < 0) fail(whole, 'unclosed "["');
-      let body = pattern.slice(i + 1, close);
-      let negate = false;
-      if (body.startsWith('!') || body.startsWith('^')) {
-        negate = true;
-        body = body.slice(1);
+      let j = i;
+      if (j < n && pattern[j] === '!') j++;
+      if (j < n && pattern[j] === ']') j++;
+      while (j < n && pattern[j] !== ']') j++;
+      if (j >= n) {
+        out += '\\[';
+      } else {
+        out += translateSet(pattern.slice(i, j));
+        i = j + 1;
       }
-      if (body === '') fail(whole, 'empty character class');
-      const cls = body.replace(/[\\\]^]/g, (m) => `\\${m}`);
-      out += negate ? `[^/${cls}]` : `[${cls}]`;
-      i = close + 1;
-    } else if (c === '\\') {
-      const next = pattern[i + 1];
-      if (next === undefined) fail(whole, 'ends with a lone "\\"');
-      out += escapeChar(next);
-      i += 2;
     } else {
       out += escapeChar(c);
-      i += 1;
     }
   }
   return out;
 }
 
-/** Expands the (non-nested) `{a,b}` groups of a pattern into plain patterns. */
-function expandBraces(pattern: string, whole: string, depth = 0): string[] {
-  if (depth > 8) fail(whole, 'too many "{...}" groups');
-  let open = -1;
-  for (let i = 0; i < pattern.length; i++) {
-    if (pattern[i] === '\\') {
-      i++;
-      continue;
-    }
-    if (pattern[i] === '{') {
-      open = i;
-      break;
-    }
-    if (pattern[i] === '}') fail(whole, 'unbalanced "}"');
-  }
-  if (open < 0) return [pattern];
-  const close = pattern.indexOf('}', open);
-  if (close < 0) fail(whole, 'unclosed "{"');
-  const inner = pattern.slice(open + 1, close);
-  if (inner.includes('{')) fail(whole, 'nested "{...}" groups are not supported');
-  const head = pattern.slice(0, open);
-  const tail = pattern.slice(close + 1);
-  return inner.split(',').flatMap((alt) => expandBraces(`${head}${alt}${tail}`, whole, depth + 1));
-}
-
-/** Compiles a glob into an anchored RegExp. */
+/** Compiles a pattern into an anchored RegExp (a pattern ending in `/` selects everything under it). */
 export function globToRegExp(pattern: string): RegExp {
   if (pattern === '') fail(pattern, 'empty pattern');
-  const alternatives = expandBraces(pattern.replace(/^\.\//, ''), pattern).map((p) => translate(p, pattern));
-  return new RegExp(`^(?:${alternatives.join('|')})$`, 's');
+  const p = pattern.endsWith('/') ? `${pattern}*` : pattern;
+  try {
+    return new RegExp(`^(?:${translate(p)})$`, 'u');
+  } catch {
+    return /(?!)/; // a set with a reversed range (`[z-a]`): fnmatch drops it, so the pattern matches nothing
+  }
 }
 
 /** A predicate over repo paths: true when some `include` pattern matches (all paths if none) and no `exclude` does. */

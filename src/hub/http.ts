@@ -8,7 +8,12 @@
  *   default), honouring Retry-After (capped), unless the request body cannot be replayed;
  * - turns 401 / 403 / 404 into one-line HubErrors naming the endpoint, repo, revision and file; gives up on
  *   429 / 5xx / network failures with a HubError once the tries are spent. Other statuses are returned as they
- *   are for the caller (or the library) to handle.
+ *   are for the caller (or the library) to handle;
+ * - times out, like huggingface_hub's HF_HUB_DOWNLOAD_TIMEOUT (default 10 s): a server that does not answer
+ *   (connect and headers) within the timeout is a network failure (retried), and a body that stalls for longer
+ *   than the timeout between two chunks errors the body stream (the download layer resumes it with a Range);
+ * - a Retry-After longer than the cap (default 120 s, HF_HUB_MAX_RETRY_AFTER in seconds) is not waited out:
+ *   the call fails at once with a message saying how long the server asked to wait.
  */
 import { HubError, describeThrown, registerSecret } from './hub-error.js';
 
@@ -24,6 +29,9 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 120_000 };
+
+/** Default connect / idle timeout, as huggingface_hub's HF_HUB_DOWNLOAD_TIMEOUT (10 s). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
 
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 500, 502, 503, 504]);
 
@@ -47,6 +55,67 @@ export interface HubFetchOptions {
   /** Uniform [0, 1) source for jitter. */
   random?: (() => number) | undefined;
   onRetry?: ((event: RetryEvent) => void) | undefined;
+  /** Connect (until the response headers) and idle (between body chunks) timeout; default DEFAULT_TIMEOUT_MS. */
+  timeoutMs?: number | undefined;
+}
+
+/** Statuses whose responses have no body (a Response cannot be built around one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * `res` with its body wrapped so that a gap of more than `timeoutMs` between chunks aborts the request
+ * (`abort`) and errors the stream with a HubError naming `what`.
+ */
+function withIdleTimeout(res: Response, timeoutMs: number, abort: (reason: Error) => void, what: string): Response {
+  if (res.body === null || NULL_BODY.has(res.status)) return res;
+  const reader = res.body.getReader();
+  const stalled = (): HubError => new HubError('network', `no data from the server for ${timeoutMs / 1000} s while reading ${what} (the timeout is HF_HUB_DOWNLOAD_TIMEOUT or the timeout option)`);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        abort(stalled());
+      }, timeoutMs);
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        controller.error(timedOut ? stalled() : err);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  const wrapped = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  Object.defineProperty(wrapped, 'url', { value: res.url });
+  return wrapped;
+}
+
+/** The timeout from the option, else HF_HUB_DOWNLOAD_TIMEOUT (seconds), else 10 s. */
+export function resolveTimeoutMs(option: number | undefined, env: Readonly<Record<string, string | undefined>> = process.env): number {
+  if (option !== undefined) {
+    if (!Number.isFinite(option) || option <= 0) throw new HubError('bad-input', `timeout must be a positive number of milliseconds, got ${option}`);
+    return option;
+  }
+  const raw = env['HF_HUB_DOWNLOAD_TIMEOUT'];
+  if (raw === undefined || raw.trim() === '') return DEFAULT_TIMEOUT_MS;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new HubError('bad-input', `HF_HUB_DOWNLOAD_TIMEOUT must be a positive number of seconds, got "${raw}"`);
+  return s * 1000;
+}
+
+/** The Retry-After cap from HF_HUB_MAX_RETRY_AFTER (seconds), when set. */
+export function maxRetryAfterFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): number | undefined {
+  const raw = env['HF_HUB_MAX_RETRY_AFTER'];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0) throw new HubError('bad-input', `HF_HUB_MAX_RETRY_AFTER must be a non-negative number of seconds, got "${raw}"`);
+  return s * 1000;
 }
 
 export function retryPolicy(over: Partial<RetryPolicy> | undefined): RetryPolicy {
@@ -163,6 +232,15 @@ function replayable(body: unknown): boolean {
   );
 }
 
+/** A request body big enough that sending it may take longer than the timeout. */
+function largeBody(body: unknown): boolean {
+  const big = 1 << 20;
+  if (body instanceof Blob) return body.size > big;
+  if (ArrayBuffer.isView(body)) return body.byteLength > big;
+  if (body instanceof ArrayBuffer) return body.byteLength > big;
+  return body instanceof ReadableStream;
+}
+
 /** Statuses whose redirect keeps method and body. */
 const KEEP_METHOD = new Set([307, 308]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -176,6 +254,7 @@ export function createHubFetch(options: HubFetchOptions): typeof fetch {
   const sleep = options.sleep ?? realSleep;
   const random = options.random ?? Math.random;
   const token = options.token;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   registerSecret(token);
 
   const hubFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
@@ -201,12 +280,26 @@ export function createHubFetch(options: HubFetchOptions): typeof fetch {
       if ((passInit.body as unknown) instanceof ReadableStream) (passInit as { duplex?: string }).duplex = 'half';
 
       let res: Response;
+      const ac = new AbortController();
+      const onCallerAbort = (): void => ac.abort(signal?.reason);
+      if (signal) {
+        if (signal.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+        signal.addEventListener('abort', onCallerAbort, { once: true });
+      }
+      passInit.signal = ac.signal;
+      let connectTimedOut = false;
+      // uploads: the time to send a large body is not the server's silence, so only the response is timed
+      const connectTimer = largeBody(passInit.body) ? undefined : setTimeout(() => {
+        connectTimedOut = true;
+        ac.abort(new HubError('network', `no response within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
       try {
         res = await baseFetch(url.href, passInit);
+        res = withIdleTimeout(res, timeoutMs, (reason) => ac.abort(reason), what);
       } catch (err) {
-        if (signal?.aborted === true || (err instanceof Error && err.name === 'AbortError')) throw err;
+        if (signal?.aborted === true || (!connectTimedOut && err instanceof Error && err.name === 'AbortError')) throw err;
         failures++;
-        const reason = describeThrown(err);
+        const reason = connectTimedOut ? `no response within ${timeoutMs / 1000} s (the timeout is HF_HUB_DOWNLOAD_TIMEOUT or the timeout option)` : describeThrown(err);
         if (!canRetry || failures >= policy.maxAttempts) {
           throw new HubError(
             'network',
@@ -217,6 +310,9 @@ export function createHubFetch(options: HubFetchOptions): typeof fetch {
         options.onRetry?.({ what, attempt: failures, delayMs, reason });
         await sleep(delayMs);
         continue;
+      } finally {
+        clearTimeout(connectTimer);
+        signal?.removeEventListener('abort', onCallerAbort);
       }
 
       if (REDIRECTS.has(res.status) && res.headers.has('location')) {
@@ -246,9 +342,17 @@ export function createHubFetch(options: HubFetchOptions): typeof fetch {
             res.status,
           );
         }
+        if (retryAfter !== undefined && retryAfter > policy.maxRetryAfterMs) {
+          const said = await bodySnippet(res);
+          throw new HubError(
+            res.status === 429 ? 'rate-limited' : 'server',
+            `${endpoint} (HTTP ${res.status}) asked to retry ${what} after ${Math.round(retryAfter / 1000)} s (Retry-After), longer than the ${Math.round(policy.maxRetryAfterMs / 1000)} s this client waits (HF_HUB_MAX_RETRY_AFTER); try again later${said === '' ? '' : `: ${said}`}`,
+            res.status,
+          );
+        }
         await res.body?.cancel().catch(() => undefined);
-        const delayMs = retryAfter !== undefined ? Math.min(retryAfter, policy.maxRetryAfterMs) : backoffDelayMs(failures, policy, random);
-        options.onRetry?.({ what, attempt: failures, delayMs, reason: `HTTP ${res.status}` });
+        const delayMs = retryAfter !== undefined ? retryAfter : backoffDelayMs(failures, policy, random);
+        options.onRetry?.({ what, attempt: failures, delayMs, reason: retryAfter !== undefined ? `HTTP ${res.status}, server asked to wait ${(retryAfter / 1000).toFixed(1)} s` : `HTTP ${res.status}` });
         await sleep(delayMs);
         continue;
       }

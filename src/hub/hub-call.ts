@@ -5,7 +5,7 @@
  */
 import { resolveEndpoint, resolveToken, type Env } from './auth.js';
 import { HubError, describeThrown } from './hub-error.js';
-import { createHubFetch, retryPolicy, realSleep, type RetryEvent, type RetryPolicy } from './http.js';
+import { createHubFetch, maxRetryAfterFromEnv, resolveTimeoutMs, retryPolicy, realSleep, type RetryEvent, type RetryPolicy } from './http.js';
 
 /** Options shared by every verb. */
 export interface HubCallOptions {
@@ -25,6 +25,8 @@ export interface HubCallOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Jitter source (default: Math.random). */
   random?: () => number;
+  /** Connect and idle timeout in ms (default: HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s). */
+  timeoutMs?: number;
 }
 
 export interface HubCallContext {
@@ -42,10 +44,12 @@ export function hubCallContext(o: HubCallOptions): HubCallContext {
   const env = o.env ?? process.env;
   const endpoint = resolveEndpoint(o.endpoint, env);
   const resolved = resolveToken(o.token, env);
-  const policy = retryPolicy(o.retry);
+  const envCap = maxRetryAfterFromEnv(env);
+  const policy = retryPolicy({ ...(envCap === undefined ? {} : { maxRetryAfterMs: envCap }), ...o.retry });
+  const timeoutMs = resolveTimeoutMs(o.timeoutMs, env);
   const sleep = o.sleep ?? realSleep;
   const random = o.random ?? Math.random;
-  const fetch = createHubFetch({ endpoint, token: resolved?.token, fetch: o.fetch, retry: policy, sleep, random, onRetry: o.onRetry });
+  const fetch = createHubFetch({ endpoint, token: resolved?.token, fetch: o.fetch, retry: policy, sleep, random, onRetry: o.onRetry, timeoutMs });
   return { endpoint, token: resolved?.token, tokenSource: resolved?.source, fetch, policy, sleep, random };
 }
 
