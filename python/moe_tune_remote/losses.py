@@ -192,7 +192,7 @@ AUX_LOSSES = {
     "tcmoe-balance": lambda recs, o: tcmoe_balance(recs),
     "tcmoe-reward": lambda recs, o: tcmoe_reward(recs),
     "entropy": lambda recs, o: entropy(recs),
-    "topp-balance": lambda recs, o: topp_balance(recs, o.get("sequenceLength")),
+    "topp-balance": lambda recs, o: topp_balance(recs, o.get("sequenceLength", o.get("sequence_length"))),
     "z-loss": lambda recs, o: z_loss(recs),
 }
 

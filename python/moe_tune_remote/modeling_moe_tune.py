@@ -217,7 +217,7 @@ class MoeTuneSparseMoeBlock(nn.Module):
         logits = self.router_logits(flat)
         kwargs = {}
         if hasattr(self.gate, "e_score_correction_bias"):
-            kwargs["correction_bias"] = self.gate.e_score_correction_bias
+            kwargs["selection_bias"] = self.gate.e_score_correction_bias
         routing = self.router.route(logits, self.num_experts, layer=self.layer_idx, training=self.training, **kwargs)
         out = torch.zeros_like(flat)
         combine = routing.combine.to(flat.dtype)
@@ -377,11 +377,10 @@ def default_router(config: MoeTuneConfig) -> Optional[Router]:
         return create_router({"name": "null-experts", "k": n["top_k"], "m": n["m"], "mapping": n.get("mapping", "zero")})
     if ext.get("ternary"):
         return create_router({"name": "ternary", "k": config.num_experts_per_tok, "zero": ext["ternary"]["zero_experts"]})
-    if config.base_model_type in ("deepseek_v3",):
-        return create_router({"name": "sigmoid-top-k", "k": config.num_experts_per_tok,
-                              "n_group": getattr(config, "n_group", 1) or 1, "topk_group": getattr(config, "topk_group", 1) or 1,
-                              "norm_topk_prob": getattr(config, "norm_topk_prob", True),
-                              "routed_scaling_factor": getattr(config, "routed_scaling_factor", 1.0)})
+    if config.base_model_type in ("deepseek_v3", "kimi_k2"):
+        return create_router({"name": "group-top-k", "k": config.num_experts_per_tok,
+                              "groups": getattr(config, "n_group", 1) or 1, "group_k": getattr(config, "topk_group", 1) or 1,
+                              "renormalize": bool(getattr(config, "norm_topk_prob", True))})
     normalize = bool(getattr(config, "norm_topk_prob", True)) if config.base_model_type in ("qwen2_moe", "qwen3_moe", "olmoe") else True
     return TopKRouter(int(config.num_experts_per_tok), normalize)
 

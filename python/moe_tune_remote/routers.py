@@ -115,8 +115,9 @@ def build_routing(logits, probs, layout: RouterLayout, slot_rows, slot_gates, ke
     if kept is None:
         kept = torch.ones(slot_rows.shape, dtype=torch.bool, device=slot_rows.device)
     filled = slot_rows >= 0
-    selected = torch.zeros((T, R), dtype=torch.bool, device=probs.device)
-    selected.scatter_(1, slot_rows.clamp(min=0), filled)
+    # scatter_add, not scatter_: an empty slot (-1, clamped to row 0) must not overwrite a selection of row 0
+    selected = torch.zeros((T, R), dtype=torch.int32, device=probs.device).scatter_add(
+        1, slot_rows.clamp(min=0), filled.to(torch.int32)) > 0
     # ties: argmax returns the first maximal index
     top1 = probs.argmax(-1)
     expert, sign = row_to_expert(layout, slot_rows)
@@ -405,42 +406,47 @@ class TernaryRouter(Router):
         return build_routing(logits, probs, layout, rows, gates, zero_expert_gates=zero_gates)
 
 
-class SigmoidTopKRouter(Router):
-    """DeepSeek-V3 routing (arXiv 2412.19437 §2.1.2 eq. 13-16): s = sigmoid(logits); selection on s + bias
-    (aux-loss-free balancing), restricted to the topk_group groups of highest (sum of their top-2) score;
-    gates = s of the selected experts, normalised when norm_topk_prob, times routed_scaling_factor."""
+class GroupTopKRouter(Router):
+    """DeepSeek-V3 / Kimi-K2 routing (arXiv 2412.19437 §2.1.2 eq. 13-16; src/routers/group-top-k.ts):
+    s = sigmoid(logits) in float32; choice c = s + b (b: the layer's e_score_correction_bias, for choosing only);
+    a group's score is the sum of its 2 largest c; the group_k best groups are kept and the k largest c among
+    their experts chosen (ties: lower index); gates = s of the chosen, / (sum + 1e-20) when renormalize.
+    probs (for the balance losses) = s / sum s."""
 
-    name = "sigmoid-top-k"
+    name = "group-top-k"
 
-    def __init__(self, k: int, n_group: int = 1, topk_group: int = 1, norm_topk_prob: bool = True,
-                 routed_scaling_factor: float = 1.0):
-        self.k, self.n_group, self.topk_group = k, n_group, topk_group
-        self.norm_topk_prob, self.routed_scaling_factor = norm_topk_prob, routed_scaling_factor
-        self.correction_bias: Optional[torch.Tensor] = None
+    def __init__(self, k: int, groups: int = 1, group_k: int = 1, renormalize: bool = True):
+        if group_k > groups:
+            raise ValueError(f"router group-top-k: group_k {group_k} is more than groups {groups}")
+        self.k, self.groups, self.group_k, self.renormalize = k, groups, group_k, renormalize
 
     def spec(self):
-        return {"name": self.name, "k": self.k, "n_group": self.n_group, "topk_group": self.topk_group,
-                "norm_topk_prob": self.norm_topk_prob, "routed_scaling_factor": self.routed_scaling_factor}
+        return {"name": self.name, "k": self.k, "groups": self.groups, "group_k": self.group_k, "renormalize": self.renormalize}
 
-    def route(self, logits, num_experts, layer=0, training=False, correction_bias=None):
+    def route(self, logits, num_experts, layer=0, training=False, selection_bias=None):
         layout = self.layout_for(num_experts)
+        N, G = num_experts, self.groups
+        if N % G != 0:
+            raise ValueError(f"router group-top-k: {N} experts do not split into {G} groups")
         scores = torch.sigmoid(logits.float())
-        choice = scores if correction_bias is None else scores + correction_bias.float()
-        T, N = scores.shape
-        if self.n_group > 1:
-            g = choice.view(T, self.n_group, N // self.n_group)
-            group_scores = g.topk(2, dim=-1)[0].sum(-1)
+        choice = scores if selection_bias is None else scores + selection_bias.float()
+        choice = choice.detach()
+        T = scores.shape[0]
+        if G > 1:
+            per = N // G
+            top2 = torch.sort(choice.view(T, G, per), dim=-1, descending=True, stable=True)[0][..., :2]
+            group_scores = top2[..., 0] + top2[..., 1]
             _, gorder = torch.sort(group_scores, dim=-1, descending=True, stable=True)
-            gmask = torch.zeros_like(group_scores).scatter_(1, gorder[:, : self.topk_group], 1.0)
-            smask = gmask.unsqueeze(-1).expand(T, self.n_group, N // self.n_group).reshape(T, N)
-            choice = choice.masked_fill(smask == 0, 0.0)
+            keep = torch.zeros((T, G), dtype=torch.bool, device=scores.device)
+            keep.scatter_(1, gorder[:, : self.group_k], True)
+            keep = keep.repeat_interleave(per, dim=1)
+            choice = choice.masked_fill(~keep, float("-inf"))
         _, order = sort_desc(choice)
-        rows = order[:, : min(self.k, N)]
+        rows = order[:, : self.k]
         picked = scores.gather(1, rows)
-        if self.norm_topk_prob:
-            picked = picked / (picked.sum(-1, keepdim=True) + 1e-20)
-        gates = picked * self.routed_scaling_factor
-        return build_routing(logits, scores, layout, rows, gates)
+        gates = picked / (picked.sum(-1, keepdim=True) + 1e-20) if self.renormalize else picked
+        probs = scores / scores.sum(-1, keepdim=True)
+        return build_routing(logits, probs, layout, rows, gates)
 
 
 ROUTERS = {
@@ -451,8 +457,8 @@ ROUTERS = {
     "random-drop": lambda s: RandomDropRouter(float(s["q"]), int(s.get("seed", 0))),
     "null-experts": lambda s: NullExpertsRouter(int(s["k"]), int(s["m"]), str(s.get("mapping", "zero"))),
     "ternary": lambda s: TernaryRouter(int(s.get("k", 2)), None if s.get("zero") is None else int(s["zero"])),
-    "sigmoid-top-k": lambda s: SigmoidTopKRouter(int(s["k"]), int(s.get("n_group", 1)), int(s.get("topk_group", 1)),
-                                                 bool(s.get("norm_topk_prob", True)), float(s.get("routed_scaling_factor", 1.0))),
+    "group-top-k": lambda s: GroupTopKRouter(int(s.get("k", 8)), int(s.get("groups", 1)), int(s.get("group_k", 1)),
+                                             bool(s.get("renormalize", True))),
 }
 
 

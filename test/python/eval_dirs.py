@@ -2,7 +2,8 @@
 Evaluates many model directories in one Python process (tests of python/moe_tune_remote): for each job
 {dir, ids, mode}, loads the directory with transformers and reports what it computes.
 
-mode "remote":  AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True): NLL, per-layer load
+mode "remote":  AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True): NLL, per-layer load, and the
+                aux losses of job["aux"] (moe-tune specs) from the model's router outputs
 mode "plain":   AutoModelForCausalLM.from_pretrained(dir) (no remote code): NLL
 mode "refuse":  AutoModelForCausalLM.from_pretrained(dir) must raise; reports the error's first line
 mode "peft":    the base dir plain, then PeftModel.from_pretrained(base, adapter): NLL
@@ -58,6 +59,11 @@ def run(job):
         nll, n, out = nll_of(model, ids)
         res.update(ok=True, nll=nll, tokens=n, cls=type(model).__name__)
         recs = getattr(out, "router_outputs", None)
+        if job.get("aux") and isinstance(recs, list):
+            from importlib import import_module
+            losses = import_module(type(model).__module__.rsplit(".", 1)[0] + ".losses")
+            vals, _ = losses.compute_aux_losses(recs, job["aux"])
+            res["aux"] = {k: float(v) for k, v in vals.items()}
         if isinstance(recs, list):
             res["load"] = [{"layer": r.layer, "module": r.module, "experts_per_token": r.routing.true_experts_per_token(),
                             "per_expert": [float(v) / r.routing.num_tokens for v in r.routing.tokens_per_expert().tolist()]}

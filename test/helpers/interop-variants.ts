@@ -1,0 +1,125 @@
+/**
+ * Model directories of every kind moe-tune writes, each trained a few steps and saved by moe-tune, with
+ * moe-tune's own NLL and per-layer load on a fixed batch: the left-hand side of the Python interop tests
+ * (test/interop-remote-code.test.ts; test/python/eval_dirs.py is the right-hand side).
+ */
+import * as path from 'node:path';
+import { applySurgery, parseSurgerySpec } from '../../src/adapters/index.js';
+import { editModelConfig, moeTuneOf } from '../../src/lora/index.js';
+import { nextTokenTargets, type CausalLM } from '../../src/models/causal-lm.js';
+import { createModel } from '../../src/models/create.js';
+import { ForwardContext } from '../../src/models/forward-context.js';
+import { loadModel } from '../../src/models/load.js';
+import { saveModel } from '../../src/models/save.js';
+import { createAuxLoss, type AuxLossSpec } from '../../src/losses/registry.js';
+import { createRouter } from '../../src/routers/registry.js';
+import type { RouterSpec } from '../../src/routers/router.js';
+import { noGrad, Rng, Tensor } from '../../src/tensor/index.js';
+import { packedBatchSource } from '../../src/train/data-source.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { tinyLlamaConfig, tinyMixtralConfig } from './tiny-model.js';
+import { tinyPacked } from './train-setup.js';
+
+export interface Variant {
+  name: string;
+  /** Output kind in the report table. */
+  kind: string;
+  base: 'mixtral' | 'llama';
+  surgery: string[];
+  router?: RouterSpec;
+  /** Trainable presets for the few training steps. */
+  trainable: string[];
+}
+
+export const VARIANTS: Variant[] = [
+  { name: 'null-experts', kind: 'null experts (AdaMoE, zero mapping)', base: 'mixtral', surgery: ['null-experts:m=8,top_k=3'], trainable: ['all'] },
+  { name: 'null-identity', kind: 'null experts (identity mapping)', base: 'mixtral', surgery: ['null-experts:m=4,top_k=3,mapping=identity'], trainable: ['all'] },
+  { name: 'ternary', kind: 'ternary rows (TC-MoE)', base: 'mixtral', surgery: ['ternary'], trainable: ['all'] },
+  { name: 'mo-lora', kind: 'Mo-LoRA', base: 'llama', surgery: ['mo-lora:experts=3,r=4,top_k=2,targets=q_proj|v_proj|down_proj'], trainable: ['lora', 'routers'] },
+  { name: 'mo-lora-null', kind: 'Mo-LoRA + null experts', base: 'llama', surgery: ['mo-lora:experts=3,r=4,top_k=2,null=2,targets=q_proj|gate_proj'], trainable: ['lora', 'routers'] },
+  { name: 'lora-unmerged', kind: 'unmerged LoRA (whole model)', base: 'mixtral', surgery: ['lora:r=4,alpha=8,targets=q_proj|w1|gate'], trainable: ['lora'] },
+  { name: 'xmoe', kind: 'XMoE decomposition (threshold)', base: 'llama', surgery: ['decompose:experts=4'], router: { name: 'threshold', t: 0.8, capacity: 1.5 }, trainable: ['all'] },
+  { name: 'router-top-k3', kind: 'router top-k (k=3)', base: 'mixtral', surgery: [], router: { name: 'top-k', k: 3 }, trainable: ['all'] },
+  { name: 'router-top-p', kind: 'router top-p', base: 'mixtral', surgery: [], router: { name: 'top-p', p: 0.5 }, trainable: ['all'] },
+  { name: 'router-threshold', kind: 'router threshold', base: 'mixtral', surgery: [], router: { name: 'threshold', t: 0.7, capacity: 1 }, trainable: ['all'] },
+  { name: 'router-expert-choice', kind: 'router expert choice', base: 'mixtral', surgery: [], router: { name: 'expert-choice', capacity: 2 }, trainable: ['all'] },
+  { name: 'router-random-drop', kind: 'router random drop', base: 'mixtral', surgery: [], router: { name: 'random-drop', q: 0.5, seed: 3 }, trainable: ['all'] },
+];
+
+/** The evaluation batch: 2 sequences of 12 pseudo-random ids. */
+export function evalIds(vocab = 96): number[][] {
+  const rng = new Rng(2024);
+  return Array.from({ length: 2 }, () => Array.from({ length: 12 }, () => 3 + rng.int(vocab - 3)));
+}
+
+export interface LayerLoad {
+  module: string;
+  expertsPerToken: number;
+  perExpert: number[];
+}
+
+export interface Measured {
+  nll: number;
+  load: LayerLoad[];
+  /** Unweighted aux losses by name (the specs of auxSpecsFor). */
+  aux: Record<string, number>;
+}
+
+/** The aux losses that apply to a variant (every loss whose routing rows the model has), as recipe specs. */
+export function auxSpecsFor(v: Variant): AuxLossSpec[] {
+  const specs: AuxLossSpec[] = [{ name: 'z-loss' }, { name: 'entropy' }, { name: 'topp-balance', sequenceLength: 12 }];
+  if (v.name.startsWith('null')) specs.push({ name: 'adamoe-balance' }, { name: 'balance', form: 'per-layer' });
+  else if (v.name === 'ternary') specs.push({ name: 'tcmoe-balance' }, { name: 'tcmoe-reward' }, { name: 'balance', form: 'top1' });
+  else if (v.name === 'mo-lora') specs.push({ name: 'balance', form: 'per-layer' });
+  else if (v.name === 'mo-lora-null') specs.push({ name: 'adamoe-balance', form: 'per-layer' });
+  else specs.push({ name: 'balance' });
+  return specs;
+}
+
+/** moe-tune's NLL (mean over next-token targets) and per-routing-module load on `ids`, eval mode. */
+export function measure(model: CausalLM, ids: number[][], auxSpecs: AuxLossSpec[] = []): Measured {
+  const x = new Tensor(Int32Array.from(ids.flat()), [ids.length, ids[0]!.length]);
+  const ctx = ForwardContext.eval();
+  const nll = noGrad(() => model.loss(x, nextTokenTargets(x), ctx).item());
+  const load = ctx.routing.map((r) => ({
+    module: r.module,
+    expertsPerToken: r.routing.stats.trueExpertsPerToken,
+    perExpert: Array.from(r.routing.stats.tokensPerExpert, (c) => c / r.routing.numTokens),
+  }));
+  const aux: Record<string, number> = {};
+  for (const spec of auxSpecs) {
+    const v = noGrad(() => createAuxLoss(spec).compute(ctx.routing));
+    if (v) aux[spec.name] = v.item();
+  }
+  return { nll, load, aux };
+}
+
+/** A few AdamW steps on a tiny packed corpus (the weights move away from the surgery's step-0 values). */
+export async function trainFewSteps(model: CausalLM, runDir: string, trainable: string[], steps = 3): Promise<void> {
+  const trainer = new Trainer({
+    model, runDir,
+    train: packedBatchSource(tinyPacked(16, 16), { batchSize: 2, seed: 7 }),
+    config: { steps, lr: 2e-2, warmupSteps: 0, seed: 11, trainable, evalEvery: 0, checkpointEvery: 0 },
+  });
+  await trainer.run();
+}
+
+export function baseConfig(base: Variant['base']): Record<string, unknown> {
+  return base === 'mixtral' ? tinyMixtralConfig() : tinyLlamaConfig({ intermediate_size: 48 });
+}
+
+/** Builds, trains, saves one variant under root/name; returns its directory and moe-tune's numbers on the reloaded model. */
+export async function buildVariant(v: Variant, root: string, ids: number[][]): Promise<{ dir: string; measured: Measured }> {
+  const model = createModel(baseConfig(v.base), { seed: 5, std: 0.08 });
+  if (v.surgery.length > 0) applySurgery(model, v.surgery.map((s) => parseSurgerySpec(s)));
+  if (v.router) {
+    const spec = v.router;
+    model.setRouter(createRouter(spec));
+    editModelConfig(model, (json) => { moeTuneOf(json)['router'] = spec; }, 'router');
+  }
+  await trainFewSteps(model, path.join(root, `${v.name}-run`), v.trainable);
+  const dir = path.join(root, v.name);
+  await saveModel(model, dir, { force: true });
+  // moe-tune's numbers on the saved model, freshly loaded (a random-drop router starts its streams anew, as in Python)
+  return { dir, measured: measure(loadModel(dir).model, ids, auxSpecsFor(v)) };
+}

@@ -1,0 +1,106 @@
+/**
+ * Nothing lost on the way out (issue 15): every model moe-tune makes, trained a few steps and saved by
+ * moe-tune, loads in transformers 5.18 and 4.57 with our remote code (python/moe_tune_remote) and computes
+ * what moe-tune computes: NLL within 1e-5 relative and per-layer load (true experts per token, share of
+ * tokens per expert) within 1e-3; and transformers without remote code refuses every such directory.
+ * One Python process per transformers version evaluates all directories (test/python/eval_dirs.py).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '../src/lora/index.js';
+import { auxSpecsFor, buildVariant, evalIds, VARIANTS, type Measured } from './helpers/interop-variants.js';
+import { python4, python5, repoRoot, runPythonJson, type PythonTool } from './helpers/python.js';
+import { makeTmpDir } from './helpers/tmpdir.js';
+
+interface PyLoad { module: string; experts_per_token: number; per_expert: number[] }
+interface PyResult { dir: string; mode: string; ok: boolean; nll?: number; error?: string | null; load?: PyLoad[]; cls?: string; aux?: Record<string, number> }
+
+const tools = [python5('interop remote code (transformers 5)'), python4('interop remote code (transformers 4.57)')];
+for (const t of tools) if (!t.available) console.log(t.skipLine);
+const available = tools.filter((t) => t.available);
+
+/** The largest relative NLL error and absolute load error of a Python result against moe-tune's numbers. */
+export function compare(ours: Measured, theirs: PyResult): { nllRel: number; loadErr: number } {
+  const nllRel = Math.abs(theirs.nll! - ours.nll) / Math.abs(ours.nll);
+  let loadErr = 0;
+  const byModule = new Map((theirs.load ?? []).map((l) => [l.module, l]));
+  for (const l of ours.load) {
+    const p = byModule.get(l.module);
+    if (!p) return { nllRel, loadErr: Infinity };
+    loadErr = Math.max(loadErr, Math.abs(p.experts_per_token - l.expertsPerToken));
+    l.perExpert.forEach((v, e) => (loadErr = Math.max(loadErr, Math.abs((p.per_expert[e] ?? NaN) - v))));
+  }
+  if ((theirs.load ?? []).length !== ours.load.length) loadErr = Infinity;
+  return { nllRel, loadErr };
+}
+
+describe.skipIf(available.length === 0)('transformers remote code computes what moe-tune computes', () => {
+  const ids = evalIds();
+  const built = new Map<string, { dir: string; measured: Measured }>();
+  const results = new Map<string, Map<string, PyResult>>();
+
+  beforeAll(async () => {
+    const root = makeTmpDir('interop-remote');
+    for (const v of VARIANTS) built.set(v.name, await buildVariant(v, root, ids));
+    const jobs = VARIANTS.flatMap((v) => {
+      const { dir } = built.get(v.name)!;
+      return [{ dir, mode: 'remote', ids, aux: auxSpecsFor(v) }, { dir, mode: 'refuse', ids }];
+    });
+    const jobsFile = path.join(root, 'jobs.json');
+    fs.writeFileSync(jobsFile, JSON.stringify(jobs));
+    const script = path.join(repoRoot, 'test', 'python', 'eval_dirs.py');
+    await Promise.all(available.map(async (tool: PythonTool) => {
+      const env = { HF_MODULES_CACHE: makeTmpDir(`hf-modules-${tool.transformers}`), HF_HUB_OFFLINE: '1' };
+      const out = await runPythonJson<{ results: PyResult[] }>(tool, [script, jobsFile], { env, timeoutMs: 600_000 });
+      const m = new Map<string, PyResult>();
+      for (const r of out.results) m.set(`${r.mode}:${r.dir}`, r);
+      results.set(tool.transformers!, m);
+    }));
+  }, 900_000);
+
+  afterAll(() => {
+    // the transcript-style table of issue 15: output kind x transformers version
+    const rows = ['| output kind | transformers | loads | NLL rel. error | load error | vanilla refuses |', '|---|---|---|---|---|---|'];
+    for (const v of VARIANTS) {
+      const b = built.get(v.name);
+      if (!b) continue;
+      for (const [version, m] of results) {
+        const r = m.get(`remote:${b.dir}`);
+        const refused = m.get(`refuse:${b.dir}`)?.ok ? 'yes' : 'NO';
+        if (!r?.ok) rows.push(`| ${v.kind} | ${version} | no: ${r?.error ?? '?'} | | | ${refused} |`);
+        else {
+          const c = compare(b.measured, r);
+          rows.push(`| ${v.kind} | ${version} | yes | ${c.nllRel.toExponential(2)} | ${c.loadErr.toExponential(2)} | ${refused} |`);
+        }
+      }
+    }
+    console.log(rows.join('\n'));
+  });
+
+  for (const v of VARIANTS) {
+    it(`${v.kind}: loads with trust_remote_code, same NLL and load; vanilla transformers refuses`, () => {
+      const { dir, measured } = built.get(v.name)!;
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      expect(cfg.model_type).toBe('moe_tune');
+      for (const [version, m] of results) {
+        const r = m.get(`remote:${dir}`)!;
+        expect(r.error ?? null, `transformers ${version}`).toBeNull();
+        expect(r.cls).toBe('MoeTuneForCausalLM');
+        const { nllRel, loadErr } = compare(measured, r);
+        expect(nllRel, `transformers ${version}: NLL ${r.nll} vs moe-tune ${measured.nll}`).toBeLessThan(1e-5);
+        expect(loadErr, `transformers ${version}: load`).toBeLessThan(1e-3);
+        // the aux losses moe-tune trains with, from the Python router outputs: same names and values
+        expect(Object.keys(r.aux ?? {}).sort()).toEqual(Object.keys(measured.aux).sort());
+        for (const [name, value] of Object.entries(measured.aux)) {
+          expect(Math.abs(r.aux![name]! - value), `transformers ${version}: aux loss ${name} ${r.aux![name]} vs moe-tune ${value}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(value)));
+        }
+        const refused = m.get(`refuse:${dir}`)!;
+        expect(refused.ok, `transformers ${version} loaded ${v.name} without remote code`).toBe(true);
+        expect(refused.error).toMatch(/custom code|trust_remote_code|moe_tune/);
+      }
+      // a routing module per MoE layer / Mo-LoRA linear was compared (not an empty list)
+      expect(measured.load.length).toBeGreaterThan(0);
+    });
+  }
+});
