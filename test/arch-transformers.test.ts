@@ -21,7 +21,7 @@ import { nextTokenTargets } from '../src/models/causal-lm.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { loadModel } from '../src/models/load.js';
 import { backward, noGrad, Tensor, withScope } from '../src/tensor/index.js';
-import { python5, runPythonJson } from './helpers/python.js';
+import { python4, python5, runPythonJson, type PythonTool } from './helpers/python.js';
 import { selectedRows } from './helpers/routing-view.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -62,13 +62,15 @@ interface Reference {
   loraNll?: number;
 }
 
-const py = python5('arch-transformers');
-if (!py.available) console.log(py.skipLine);
+// transformers 5.18 (today's save format: rope_parameters, its key spellings) and 4.57 (what most Hub checkpoints
+// were written with: rope_theta + rope_scaling, num_experts, per-expert modules).
+const TOOLS: PythonTool[] = [python5('arch-transformers (transformers 5)'), python4('arch-transformers (transformers 4)')];
+for (const py of TOOLS) if (!py.available) console.log(py.skipLine);
 
 const landed = ROWS.filter((r) => r.landed);
 for (const r of ROWS.filter((x) => !x.landed)) it.todo(`${r.family} vs transformers (${r.what}): not loaded by moe-tune yet`);
 
-describe.skipIf(!py.available)('every family against transformers itself (tiny random checkpoints saved by transformers)', () => {
+describe.each(TOOLS.filter((t) => t.available).map((py) => ({ py, version: py.transformers })))('every family against transformers $version itself (tiny random checkpoints it saved)', ({ py }) => {
   let dir = '';
   beforeAll(async () => {
     dir = makeTmpDir('arch-tf');

@@ -74,9 +74,10 @@ FAMILIES = {
     )),
 }
 
-# LoRA targets (PEFT target_modules, one regex) per model_type: every plain linear of attention and of the dense
-# MLPs / shared experts. Routed experts are 3-D parameters in transformers 5 (PEFT targets them with
-# target_parameters, a different feature), so the regexes leave them out.
+# LoRA targets (PEFT target_modules, one regex) per model_type: the plain linears of attention, and of the dense MLPs
+# / shared experts where PEFT leaves the names alone. For Qwen3-MoE, OLMoE, Mixtral and DeepSeek-V3, PEFT 0.21 on
+# transformers 5 rewrites gate_proj / up_proj / down_proj targets into target_parameters on the fused 3-D routed
+# experts (and drops the dense ones), a different adapter format; their rows target attention only.
 _DENSE_MLP = r"(mlp|shared_experts?)\.(gate_proj|up_proj|down_proj)"
 LORA_TARGETS = {
     "llama": rf".*\.((self_attn\.(q_proj|k_proj|v_proj|o_proj))|{_DENSE_MLP})",
@@ -85,7 +86,7 @@ LORA_TARGETS = {
     "qwen2": rf".*\.((self_attn\.(q_proj|k_proj|v_proj|o_proj))|{_DENSE_MLP})",
     "qwen3": rf".*\.((self_attn\.(q_proj|k_proj|v_proj|o_proj))|{_DENSE_MLP})",
     "qwen2_moe": rf".*\.((self_attn\.(q_proj|v_proj|o_proj))|{_DENSE_MLP})",
-    "qwen3_moe": rf".*\.((self_attn\.(q_proj|k_proj|o_proj))|{_DENSE_MLP})",
+    "qwen3_moe": r".*\.self_attn\.(q_proj|k_proj|o_proj)",
     "olmoe": r".*\.self_attn\.(q_proj|k_proj|v_proj|o_proj)",
-    "deepseek_v3": rf".*\.((self_attn\.(q_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj))|{_DENSE_MLP})",
+    "deepseek_v3": r".*\.self_attn\.(q_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)",
 }

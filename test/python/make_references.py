@@ -26,6 +26,7 @@ import sys
 import time
 
 import torch
+import transformers
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForCausalLM
 from peft import LoraConfig, get_peft_model
@@ -56,18 +57,37 @@ def redraw(model, seed):
                 p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1]))
 
 
-def router_hooks(model):
-    """Records each router module's chosen experts: transformers 5 routers return (logits, weights, indices)."""
+TF_MAJOR = int(transformers.__version__.split(".")[0])
+
+
+def is_router(name, mod):
+    """transformers 5: *TopKRouter / *TopkRouter modules; transformers 4: the MoE block's `gate` (a Linear, or
+    DeepSeek-V3's TopkRouter)."""
+    cls = type(mod).__name__
+    if cls.endswith("TopKRouter") or cls.endswith("TopkRouter"):
+        return True
+    return TF_MAJOR < 5 and name.endswith(".gate") and isinstance(mod, torch.nn.Linear) and "shared" not in name
+
+
+def router_hooks(model, top_k):
+    """Records each router's (logits, chosen experts). transformers 5 routers return (logits, weights, indices);
+    in transformers 4 a Linear gate returns logits (softmax top-k chosen here, as its MoE block does) and
+    DeepSeek-V3's router returns (indices, weights) (logits recomputed from its input)."""
     records = {}
     handles = []
     for name, mod in model.named_modules():
-        cls = type(mod).__name__
-        if not cls.endswith("TopKRouter") and not cls.endswith("TopkRouter"):
+        if not is_router(name, mod):
             continue
         layer = int(name.split("layers.")[1].split(".")[0])
 
-        def hook(_m, _inp, out, layer=layer, mod=mod):
-            records[layer] = out
+        def hook(m, inp, out, layer=layer):
+            if isinstance(out, tuple) and len(out) == 3:
+                records[layer] = (out[0], out[2])
+            elif isinstance(out, tuple):
+                x = inp[0].reshape(-1, inp[0].shape[-1])
+                records[layer] = (torch.nn.functional.linear(x.float(), m.weight.float()), out[0])
+            else:
+                records[layer] = (out, torch.topk(out.float().softmax(-1), top_k, dim=-1)[1])
         handles.append(mod.register_forward_hook(hook))
     return records, handles
 
@@ -77,34 +97,34 @@ def nll(model, ids):
     return out.loss
 
 
-def selection_margin(model_type, router, logits):
+def selection_margin(model_type, router, logits, cfg):
     """How decisive the router's choice is: the smallest gap between the worst chosen and best left-out choice
     score (probabilities for softmax routers, bias-corrected sigmoid for DeepSeek within kept groups)."""
     if model_type == "deepseek_v3":
-        s = logits.sigmoid() + router.e_score_correction_bias
-        groups = s.view(-1, router.num_group, router.num_experts // router.num_group)
+        G, Kg, N = cfg.n_group, cfg.topk_group, cfg.n_routed_experts
+        s = logits.sigmoid() + router.e_score_correction_bias.float()
+        groups = s.view(-1, G, N // G)
         gs = groups.topk(2, dim=-1)[0].sum(-1)
         sorted_g = gs.sort(dim=-1, descending=True)[0]
-        gmargin = (sorted_g[:, router.topk_group - 1] - sorted_g[:, router.topk_group]).min().item() if router.topk_group < router.num_group else math.inf
-        keep = torch.zeros_like(gs).scatter_(1, gs.topk(router.topk_group, dim=-1)[1], 1)
+        gmargin = (sorted_g[:, Kg - 1] - sorted_g[:, Kg]).min().item() if Kg < G else math.inf
+        keep = torch.zeros_like(gs).scatter_(1, gs.topk(Kg, dim=-1)[1], 1)
         mask = keep.unsqueeze(-1).expand_as(groups).reshape(s.shape).bool()
         s = s.masked_fill(~mask, -math.inf)
         top = s.sort(dim=-1, descending=True)[0]
-        k = router.top_k
+        k = cfg.num_experts_per_tok
         emargin = (top[:, k - 1] - top[:, k]).min().item()
         return min(gmargin, emargin)
     p = logits.softmax(-1)
     top = p.sort(dim=-1, descending=True)[0]
-    k = router.top_k
+    k = cfg.num_experts_per_tok
     return (top[:, k - 1] - top[:, k]).min().item()
 
 
 def reference(family, model_type, path, ids, seed, want_lora, out_dir):
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
     model.eval()
-    records, handles = router_hooks(model)
-    routers = {int(n.split("layers.")[1].split(".")[0]): m for n, m in model.named_modules()
-               if type(m).__name__.lower().endswith("topkrouter")}
+    records, handles = router_hooks(model, getattr(model.config, "num_experts_per_tok", 0))
+    routers = {int(n.split("layers.")[1].split(".")[0]): m for n, m in model.named_modules() if is_router(n, m)}
     with torch.no_grad():
         loss = nll(model, ids)
     for h in handles:
@@ -112,9 +132,9 @@ def reference(family, model_type, path, ids, seed, want_lora, out_dir):
     experts = {}
     margin = math.inf
     for layer in sorted(records):
-        logits, _, idx = records[layer]
+        logits, idx = records[layer]
         experts[str(layer)] = sorted_rows(idx)
-        margin = min(margin, selection_margin(model_type, routers[layer], logits.float()))
+        margin = min(margin, selection_margin(model_type, routers[layer], logits.float(), model.config))
     ref = {
         "family": family,
         "modelType": model_type,
@@ -149,6 +169,18 @@ def sorted_rows(idx):
     return [sorted(int(e) for e in row) for row in idx.reshape(idx.shape[0], -1).tolist()]
 
 
+def config_kwargs(kw):
+    """transformers 4 spells the rope as rope_theta + rope_scaling (no rope_parameters)."""
+    if TF_MAJOR >= 5 or "rope_parameters" not in kw:
+        return kw
+    kw = dict(kw)
+    rp = dict(kw.pop("rope_parameters"))
+    kw["rope_theta"] = rp.pop("rope_theta")
+    if rp.get("rope_type", "default") != "default":
+        kw["rope_scaling"] = rp
+    return kw
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -164,7 +196,7 @@ def main():
     for i, family in enumerate(args.families.split(",")):
         model_type, overrides = FAMILIES[family]
         seed = args.seed + 101 * i
-        cfg = AutoConfig.for_model(model_type, **{**BASE, **overrides})
+        cfg = AutoConfig.for_model(model_type, **config_kwargs({**BASE, **overrides}))
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
         redraw(model, seed)
@@ -179,7 +211,7 @@ def main():
             with open(f"{path}.ref.json", "w") as f:
                 json.dump(ref, f)
             done.append(f"{family}-{dtype}")
-    print(json.dumps({"families": done, "seconds": round(time.time() - t0, 2)}))
+    print(json.dumps({"families": done, "seconds": round(time.time() - t0, 2), "transformers": transformers.__version__}))
 
 
 if __name__ == "__main__":
