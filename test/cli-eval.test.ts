@@ -162,7 +162,7 @@ describe('eval: bad input is one clear error line and a non-zero exit', () => {
     fs.writeFileSync(bad, '{"input_ids": [1, 2, 3]}\n{"input_ids": [1, 999]}\n');
     expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', bad]))).toContain(`${bad}:2: "input_ids"[1] = 999 is not a token id (expected an integer in [0, 320))`);
     fs.writeFileSync(bad, '{"tokens": [1, 2]}\n');
-    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', bad]))).toContain(`${bad}:1: expected "input_ids" or "text" (found keys: tokens)`);
+    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', bad]))).toContain(`${bad}:1: expected "input_ids", "text", "prompt"/"completion", "messages", Alpaca or ShareGPT fields (found keys: tokens)`);
   });
 
   it('unknown router, unknown key: the line lists what is valid', () => {

@@ -169,8 +169,8 @@ describe('readJsonlDataset', () => {
     const noTemplate = MoeTokenizer.fromJson(trainByteLevelBpe([], { vocabSize: 259 }), byteLevelTokenizerConfig(), { source: 'tokdir' });
     const path = tempFile('chat.jsonl', `${JSON.stringify({ text: 'a' })}\n${JSON.stringify({ messages: [{ role: 'user', content: 'x' }] })}\n`);
     await expect(readJsonlDataset(path, noTemplate, { skipBadLines: true }))
-      .rejects.toThrow(`${path}:2: "messages" needs a chat template, and the tokenizer (tokdir) has none`);
-    await expect(readJsonlDataset(join(tmpdir(), 'no-such-file.jsonl'), tok)).rejects.toThrow(`${join(tmpdir(), 'no-such-file.jsonl')}: cannot read (ENOENT)`);
+      .rejects.toThrow(`${path}:2: chat data needs a chat template, and the tokenizer (tokdir) has none (pass --chat-template`);
+    await expect(readJsonlDataset(join(tmpdir(), 'no-such-file.jsonl'), tok)).rejects.toThrow(`${join(tmpdir(), 'no-such-file.jsonl')}: data file not found`);
   });
 });
 
@@ -190,7 +190,7 @@ describe('plain text datasets', () => {
     const tok = byteTokenizer();
     const latin1 = tempFile('latin1.txt', '');
     writeFileSync(latin1, Buffer.from([0x63, 0x61, 0x66, 0xe9]));
-    expect(() => readTextDataset([latin1], tok)).toThrow(`${latin1}: not valid UTF-8 text`);
-    expect(() => readTextDataset([join(tmpdir(), 'nope.txt')], tok)).toThrow(`${join(tmpdir(), 'nope.txt')}: cannot read (ENOENT)`);
+    expect(() => readTextDataset([latin1], tok)).toThrow(`${latin1}:1: not valid UTF-8 (byte 0xE9 at byte 3 of the line)`);
+    expect(() => readTextDataset([join(tmpdir(), 'nope.txt')], tok)).toThrow(`${join(tmpdir(), 'nope.txt')}: text file not found`);
   });
 });

@@ -3,6 +3,7 @@
  * handling (config add_bos_token vs the post-processor template), decode, chat templates, and the
  * one-line errors of fromDir.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,7 +121,8 @@ describe('MoeTokenizer on a tiny hand-written tokenizer', () => {
     tok.save(out);
     const again = MoeTokenizer.fromDir(out);
     expect(again.encode('abc ab c')).toEqual(tok.encode('abc ab c'));
-    expect(again.chatTemplate).toBe('config'); // the config's own chat_template field is kept as is
+    expect(again.chatTemplate).toBe(CHATML_TEMPLATE); // the template in use is saved, so the copy renders the same
+    expect(JSON.parse(readFileSync(join(out, 'special_tokens_map.json'), 'utf8'))).toEqual({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' });
     expect(again.hash).not.toBe('');
     expect(MoeTokenizer.fromJson(tinyLlamaJson(), {}).hash).toBe(MoeTokenizer.fromJson(tinyLlamaJson(), {}).hash);
     expect(MoeTokenizer.fromJson(tinyLlamaJson(), {}).hash).not.toBe(MoeTokenizer.fromJson(tinyLlamaJson(), { add_bos_token: false }).hash);

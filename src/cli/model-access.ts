@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { resolveChatTemplate } from '../data/chat-templates.js';
 import { MoeTokenizer } from '../data/tokenizer.js';
 import { requireModelDir } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
@@ -24,11 +25,15 @@ export function openModel(dir: string): { model: CausalLM; config: ModelConfig; 
   return { model: l.model, config: l.config, quantized: false };
 }
 
-/** The model directory's tokenizer; the error names the missing file. */
-export function openTokenizer(dir: string): MoeTokenizer {
+/**
+ * The model directory's tokenizer; the error names the missing file. `chatTemplate` (--chat-template
+ * FILE|NAME) replaces the directory's template, or supplies one where it has none.
+ */
+export function openTokenizer(dir: string, chatTemplate?: string): MoeTokenizer {
   const file = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(file)) throw new Error(`${file}: not found (text input needs the model's tokenizer; use token ids instead)`);
-  return MoeTokenizer.fromDir(dir);
+  const tok = MoeTokenizer.fromDir(dir);
+  return chatTemplate ? tok.withChatTemplate(resolveChatTemplate(chatTemplate)) : tok;
 }
 
 export function hasTokenizer(dir: string): boolean {

@@ -30,3 +30,14 @@ export function choiceArg<T extends string>(choices: readonly T[]): (value: stri
     return value as T;
   };
 }
+
+/** `--columns ours=theirs,...` as a map (our field -> the file's column). */
+export function columnsArg(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',')) {
+    const m = /^\s*([A-Za-z_][\w]*)\s*=\s*(\S(?:.*\S)?)\s*$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected ours=theirs,... (e.g. prompt=question,completion=answer), got ${JSON.stringify(part)}.`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}

@@ -10,23 +10,51 @@
  * BOS: `text` and `prompt`/`completion` get BOS per `addBos` (default: the tokenizer's default);
  * `messages` rely on the template; `input_ids` are taken as they are. EOS is added by the packer.
  *
+ * Other shapes (Alpaca, ShareGPT, renamed columns) are mapped onto these first (record-format.ts,
+ * `format` / `columns`). `messages` roles must be system / user / assistant / tool. The file may
+ * also be .json (an array) or .csv / .tsv (data-records.ts); lines stream with a bounded length and
+ * strict UTF-8 (io/line-reader.ts).
+ *
  * Blank lines are ignored. Any other line that is not one of the above (invalid JSON, wrong field
  * types, ids out of range, a template that raises) is an error "FILE:LINE: reason"; with
  * `skipBadLines` it is skipped and counted instead. Problems that no line can fix (a `messages`
  * line when the tokenizer has no chat template, an unreadable file) always throw.
  */
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import type { EncodingErrors } from '../io/utf8.js';
+import { JsonLineError, readRecords } from './data-records.js';
 import { documentFromIds, type TokenizedDocument } from './documents.js';
 import { encodeChat, encodePromptCompletion } from './instruction-masking.js';
+import { checkChatRoles, normalizeRecord, RecordFormatError, type ColumnMap, type DataFormat } from './record-format.js';
 import type { ChatMessage, MoeTokenizer } from './tokenizer.js';
 
-export interface JsonlDatasetOptions {
+/**
+ * What reading `input_ids` lines needs when a model directory has no tokenizer: the vocabulary
+ * size (ids must be below it); any line that needs text tokenised is then an error.
+ */
+export interface TokenIdsOnly {
+  readonly idsOnly: true;
+  readonly vocabSize: number;
+  /** Where the missing tokenizer would have been (for the error). */
+  readonly source: string;
+}
+
+/** How records are recognised (record-format.ts). */
+export interface RecordShapeOptions {
+  /** 'auto' (default): by the fields each line has. */
+  format?: DataFormat;
+  /** Our field -> the user's column (e.g. {prompt: 'question', completion: 'answer'}). */
+  columns?: ColumnMap;
+}
+
+export interface JsonlDatasetOptions extends RecordShapeOptions {
   /** Skip (and count) bad lines instead of throwing (the CLI's --skip-bad-lines). */
   skipBadLines?: boolean;
   /** BOS for `text` and `prompt`/`completion` lines (default: tokenizer.addBosDefault). */
   addBos?: boolean;
+  /** Bytes that are not UTF-8: an error naming file and line ('strict', default) or U+FFFD ('replace'). */
+  encodingErrors?: EncodingErrors;
+  /** Longest line in bytes (default: $MOE_TUNE_MAX_LINE_BYTES, else 64 MiB). */
+  maxLineBytes?: number;
 }
 
 export type JsonlRecordKind = 'input_ids' | 'messages' | 'prompt_completion' | 'text';
@@ -73,17 +101,23 @@ function parseMessages(v: unknown): ChatMessage[] {
   });
 }
 
+
 /**
  * Tokenises one parsed JSONL record (see the file comment). Throws an Error whose message is the
  * reason (without file/line) when the record is bad.
  */
-export function tokenizeJsonlRecord(record: unknown, tokenizer: MoeTokenizer,
-  opts: { addBos?: boolean } = {}): { doc: TokenizedDocument; kind: JsonlRecordKind } {
+export function tokenizeJsonlRecord(record: unknown, tokenizer: MoeTokenizer | TokenIdsOnly,
+  opts: { addBos?: boolean } & RecordShapeOptions = {}): { doc: TokenizedDocument; kind: JsonlRecordKind } {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     throw new BadRecordError(`expected a JSON object with "text", "prompt"/"completion", "messages" or "input_ids", got ${describe(record)}`);
   }
-  const rec = record as Record<string, unknown>;
-  const addBos = opts.addBos ?? tokenizer.addBosDefault;
+  let rec: Record<string, unknown>;
+  try {
+    rec = normalizeRecord(record as Record<string, unknown>, opts.format ?? 'auto', opts.columns ?? {});
+  } catch (e) {
+    if (e instanceof RecordFormatError) throw new BadRecordError(e.message);
+    throw e;
+  }
   if (rec.input_ids !== undefined) {
     const ids = rec.input_ids;
     if (!Array.isArray(ids)) throw new BadRecordError(`"input_ids" must be an array of token ids, got ${describe(ids)}`);
@@ -95,10 +129,19 @@ export function tokenizeJsonlRecord(record: unknown, tokenizer: MoeTokenizer,
     }
     return { doc: documentFromIds(ids as number[]), kind: 'input_ids' };
   }
+  if ('idsOnly' in tokenizer) {
+    throw new FatalRecordError(`this line needs a tokenizer to turn text into ids, and ${tokenizer.source} has no tokenizer.json (use "input_ids" lines, or set tokenizer.dir)`);
+  }
+  const addBos = opts.addBos ?? tokenizer.addBosDefault;
   if (rec.messages !== undefined) {
     const messages = parseMessages(rec.messages);
+    try {
+      checkChatRoles(messages);
+    } catch (e) {
+      throw new BadRecordError((e as Error).message);
+    }
     if (tokenizer.chatTemplate === null) {
-      throw new FatalRecordError(`"messages" needs a chat template, and the tokenizer (${tokenizer.source}) has none (set chat_template in tokenizer_config.json)`);
+      throw new FatalRecordError(`chat data needs a chat template, and the tokenizer (${tokenizer.source}) has none (pass --chat-template FILE|chatml|llama-2|zephyr, or set chat_template in tokenizer_config.json)`);
     }
     try {
       return { doc: encodeChat(tokenizer, messages), kind: 'messages' };
@@ -119,52 +162,32 @@ export function tokenizeJsonlRecord(record: unknown, tokenizer: MoeTokenizer,
   throw new BadRecordError(`expected one of "text", "prompt"/"completion", "messages" or "input_ids" (found keys: ${Object.keys(rec).join(', ') || 'none'})`);
 }
 
-/** Reads and tokenises a JSONL file (see the file comment). */
-export async function readJsonlDataset(path: string, tokenizer: MoeTokenizer,
+/** Reads and tokenises a JSONL (or .json / .csv / .tsv) file (see the file comment). */
+export async function readJsonlDataset(path: string, tokenizer: MoeTokenizer | TokenIdsOnly,
   opts: JsonlDatasetOptions = {}): Promise<JsonlDatasetResult> {
-  try {
-    await access(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
   const result: JsonlDatasetResult = {
     documents: [],
     skipped: 0,
     skippedExamples: [],
     kinds: { input_ids: 0, messages: 0, prompt_completion: 0, text: 0 },
   };
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let lineNo = 0;
-  try {
-    for await (const raw of lines) {
-      lineNo++;
-      const line = lineNo === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-      if (line.trim().length === 0) continue;
-      try {
-        let record: unknown;
-        try {
-          record = JSON.parse(line);
-        } catch (e) {
-          throw new BadRecordError(`invalid JSON (${(e as Error).message})`);
-        }
-        const { doc, kind } = tokenizeJsonlRecord(record, tokenizer, opts);
-        result.documents.push(doc);
-        result.kinds[kind]++;
-      } catch (e) {
-        const msg = `${path}:${lineNo}: ${(e as Error).message}`;
-        if (!(e instanceof BadRecordError) || !opts.skipBadLines) throw new Error(msg);
-        result.skipped++;
-        if (result.skippedExamples.length < 10) result.skippedExamples.push(msg);
-      }
+  const records = readRecords(path, {
+    onInvalidJson: 'yield',
+    ...(opts.encodingErrors ? { encodingErrors: opts.encodingErrors } : {}),
+    ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
+  });
+  for (const { line: lineNo, value } of records) {
+    try {
+      if (value instanceof JsonLineError) throw new BadRecordError(value.message);
+      const { doc, kind } = tokenizeJsonlRecord(value, tokenizer, opts);
+      result.documents.push(doc);
+      result.kinds[kind]++;
+    } catch (e) {
+      const msg = `${path}:${lineNo}: ${(e as Error).message}`;
+      if (!(e instanceof BadRecordError) || !opts.skipBadLines) throw new Error(msg);
+      result.skipped++;
+      if (result.skippedExamples.length < 10) result.skippedExamples.push(msg);
     }
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code !== undefined) throw new Error(`${path}: cannot read (${err.code})`);
-    throw e;
-  } finally {
-    lines.close();
-    stream.destroy();
   }
   return result;
 }

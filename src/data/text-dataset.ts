@@ -9,6 +9,8 @@
  * Document ids are the path ('file') or "path#n" (n counts from 1).
  */
 import { readFileSync } from 'node:fs';
+import { requireRegularFile } from '../io/regular-file.js';
+import { decodeUtf8, type EncodingErrors } from '../io/utf8.js';
 import { documentFromIds, type TextDocument, type TokenizedDocument } from './documents.js';
 import type { MoeTokenizer } from './tokenizer.js';
 
@@ -18,22 +20,24 @@ export interface TextDatasetOptions {
   split?: TextSplit;
   /** Prepend BOS to each document (default: tokenizer.addBosDefault). */
   addBos?: boolean;
+  /** Bytes that are not UTF-8: an error naming file and line ('strict', default) or U+FFFD ('replace'). */
+  encodingErrors?: EncodingErrors;
 }
 
-/** Reads a UTF-8 text file (a leading byte-order mark is dropped); one-line errors name the file. */
-export function readUtf8File(path: string): string {
+/**
+ * Reads a UTF-8 text file (a leading byte-order mark is dropped); one-line errors name the file, and
+ * for bytes that are not UTF-8 the line (unless encodingErrors is 'replace'). FIFOs and devices are
+ * refused before opening.
+ */
+export function readUtf8File(path: string, encodingErrors: EncodingErrors = 'strict'): string {
+  requireRegularFile(path, 'text file');
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new Error(`${path}: not valid UTF-8 text`);
-  }
+  const text = decodeUtf8(bytes, path, { encodingErrors });
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
@@ -53,8 +57,8 @@ export function splitText(id: string, text: string, split: TextSplit = 'file'): 
 }
 
 /** Reads text files into documents. */
-export function readTextDocuments(paths: readonly string[], split: TextSplit = 'file'): TextDocument[] {
-  return paths.flatMap((p) => splitText(p, readUtf8File(p), split));
+export function readTextDocuments(paths: readonly string[], split: TextSplit = 'file', encodingErrors: EncodingErrors = 'strict'): TextDocument[] {
+  return paths.flatMap((p) => splitText(p, readUtf8File(p, encodingErrors), split));
 }
 
 /** Tokenises text documents; every token is a target except a leading BOS. */
@@ -72,5 +76,5 @@ export function tokenizeTexts(docs: Iterable<TextDocument | string>, tokenizer: 
 /** readTextDocuments + tokenizeTexts. */
 export function readTextDataset(paths: readonly string[], tokenizer: MoeTokenizer,
   opts: TextDatasetOptions = {}): TokenizedDocument[] {
-  return tokenizeTexts(readTextDocuments(paths, opts.split ?? 'file'), tokenizer, opts);
+  return tokenizeTexts(readTextDocuments(paths, opts.split ?? 'file', opts.encodingErrors ?? 'strict'), tokenizer, opts);
 }

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { writeJsonAtomic } from '../io/atomic.js';
+import { requireRegularFile } from '../io/regular-file.js';
 
 export interface EncodeOptions {
   /** Prepend BOS (default: `addBosDefault`). */
@@ -67,6 +68,7 @@ function isObject(v: unknown): v is JsonObject {
 
 function readJsonFile(path: string): unknown {
   let text: string;
+  requireRegularFile(path, 'tokenizer file');
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
@@ -356,18 +358,35 @@ export class MoeTokenizer {
     }
   }
 
+  /** The same tokenizer with another chat template (a model directory without one; --chat-template). */
+  withChatTemplate(template: string): MoeTokenizer {
+    return new MoeTokenizer(this.tokenizerJson, this.configJson, { source: this.source, chatTemplate: template });
+  }
+
   /** The tokenizer.json and tokenizer_config.json objects this tokenizer was built from. */
   toJson(): { tokenizer: JsonObject; config: JsonObject } {
     return { tokenizer: this.tokenizerJson, config: this.configJson };
   }
 
-  /** Writes tokenizer.json and tokenizer_config.json into `dir` (each via temp file + rename). */
+  /** special_tokens_map.json as transformers writes it: the special tokens this tokenizer has. */
+  specialTokensMap(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of [['bos_token', this.bosToken], ['eos_token', this.eosToken], ['unk_token', this.unkToken], ['pad_token', this.padToken]] as const) {
+      if (v !== null) out[k] = v;
+    }
+    return out;
+  }
+
+  /**
+   * Writes tokenizer.json, tokenizer_config.json (with the chat template in use) and
+   * special_tokens_map.json into `dir` (each via temp file + rename).
+   */
   save(dir: string): void {
     mkdirSync(dir, { recursive: true });
-    const config = this.chatTemplate !== null && this.configJson.chat_template === undefined
+    const config = this.chatTemplate !== null && this.configJson.chat_template !== this.chatTemplate
       ? { ...this.configJson, chat_template: this.chatTemplate }
       : this.configJson;
-    for (const [name, value] of [['tokenizer.json', this.tokenizerJson], ['tokenizer_config.json', config]] as const) {
+    for (const [name, value] of [['tokenizer.json', this.tokenizerJson], ['tokenizer_config.json', config], ['special_tokens_map.json', this.specialTokensMap()]] as const) {
       const path = join(dir, name);
       try {
         writeJsonAtomic(path, value);

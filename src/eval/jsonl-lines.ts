@@ -3,8 +3,7 @@
  * that is not valid JSON is the one-line error "FILE:LINE: invalid JSON (...)". Callers validate
  * each record and report their own problems with `lineError` so every message names FILE:LINE.
  */
-import * as fs from 'node:fs';
-import { errorText } from '../io/index.js';
+import { readRecords, recordFileKind } from '../data/data-records.js';
 
 export interface JsonlRecord {
   /** 1-based line number in the file. */
@@ -22,34 +21,14 @@ export function lineError(file: string, line: number, message: string): Error {
   return new Error(`${file}:${line}: ${message}`);
 }
 
-/** Reads the whole file (eval sets are small) and parses every non-blank line. */
+/**
+ * Parses every non-blank line of a .jsonl (or a .json array, a .csv / .tsv) file, streamed with a
+ * bounded line length and strict UTF-8 (data/data-records.ts); Parquet & co. are refused by name.
+ */
 export function readJsonlRecords(file: string, opts: ReadJsonlOptions = {}): JsonlRecord[] {
-  let text: string;
-  try {
-    const stat = fs.statSync(file);
-    if (stat.isDirectory()) throw new Error(`${file}: is a directory (expected a JSONL file)`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${file}: data file not found`);
-    if (code !== undefined) throw new Error(`${file}: cannot read (${code})`);
-    throw err;
-  }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const lines = text.split('\n');
-  const out: JsonlRecord[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.replace(/\r$/, '');
-    if (raw.trim() === '') continue;
-    try {
-      out.push({ line: i + 1, value: JSON.parse(raw) });
-    } catch (err) {
-      const isLast = i === lines.length - 1;
-      if (isLast && opts.allowPartialLastLine) continue;
-      throw lineError(file, i + 1, `invalid JSON (${errorText(err)})`);
-    }
-  }
-  return out;
+  const kind = recordFileKind(file);
+  if (kind === 'text') throw new Error(`${file}: expected a .jsonl, .json, .csv or .tsv data file, not plain text (write one JSON object per line)`);
+  return [...readRecords(file, { allowPartialLastLine: opts.allowPartialLastLine ?? false })];
 }
 
 /** A short description of a JSON value's type for error messages. */

@@ -30,7 +30,7 @@ import { RouterStatsAccumulator, type RouterStatsSummary } from '../routers/stat
 import { routingSummary } from './flop-dims.js';
 import { checkTokenIds } from './token-sequences.js';
 
-export const MC_CONTEXT_FIELDS = ['context', 'ctx', 'question', 'query', 'prompt'] as const;
+export const MC_CONTEXT_FIELDS = ['context', 'ctx', 'question', 'query', 'prompt', 'goal'] as const;
 export const MC_CHOICE_FIELDS = ['choices', 'endings', 'options'] as const;
 export const MC_ANSWER_FIELDS = ['label', 'answer', 'gold', 'answerKey'] as const;
 
@@ -57,6 +57,28 @@ function resolveAnswer(value: unknown, field: string, n: number, labels: string[
   return idx;
 }
 
+/** PIQA's numbered solutions sol1, sol2, ... as one choices list. */
+function numberedChoices(rec: Record<string, unknown>): [string, unknown] | null {
+  const out: unknown[] = [];
+  for (let k = 1; rec[`sol${k}`] !== undefined; k++) out.push(rec[`sol${k}`]);
+  return out.length > 0 ? ['sol1, sol2', out] : null;
+}
+
+/**
+ * Applies --columns (our field -> the file's column; "a+b" gathers several columns into a list,
+ * e.g. choices=sol1+sol2). A mapped column that is missing is an error.
+ */
+export function mapMcColumns(value: unknown, columns: Readonly<Record<string, string>>): unknown {
+  if (!isJsonObject(value) || Object.keys(columns).length === 0) return value;
+  const out: Record<string, unknown> = { ...value };
+  for (const [ours, theirs] of Object.entries(columns)) {
+    const names = theirs.split('+').map((n) => n.trim());
+    for (const n of names) if (value[n] === undefined) throw new Error(`column ${JSON.stringify(n)} (mapped to "${ours}") is missing (found: ${Object.keys(value).join(', ') || 'none'})`);
+    out[ours] = names.length > 1 ? names.map((n) => value[n]) : value[names[0]!];
+  }
+  return out;
+}
+
 /** Parses one JSONL record into an item (throws the reason, without FILE:LINE). */
 export function parseMcRecord(value: unknown, line: number, vocabSize: number): McItem {
   if (!isJsonObject(value)) throw new Error(`expected a JSON object, got ${describeJson(value)}`);
@@ -76,8 +98,8 @@ export function parseMcRecord(value: unknown, line: number, vocabSize: number): 
   const ctx = firstField(value, MC_CONTEXT_FIELDS);
   if (!ctx) throw new Error(`no context field (expected one of ${MC_CONTEXT_FIELDS.join(', ')}, or "context_ids")`);
   if (typeof ctx[1] !== 'string') throw new Error(`"${ctx[0]}" must be a string, got ${describeJson(ctx[1])}`);
-  const ch = firstField(value, MC_CHOICE_FIELDS);
-  if (!ch) throw new Error(`no choices field (expected one of ${MC_CHOICE_FIELDS.join(', ')})`);
+  const ch = firstField(value, MC_CHOICE_FIELDS) ?? numberedChoices(value);
+  if (!ch) throw new Error(`no choices field (expected one of ${MC_CHOICE_FIELDS.join(', ')}, or PIQA's sol1, sol2)`);
   let texts: unknown = ch[1];
   let labels: string[] | null = null;
   if (isJsonObject(texts)) {
@@ -95,11 +117,11 @@ export function parseMcRecord(value: unknown, line: number, vocabSize: number): 
   return { kind: 'text', line, context: ctx[1], choices, label: resolveAnswer(answer[1], answer[0], choices.length, labels) };
 }
 
-export function readMultipleChoice(file: string, vocabSize: number): McItem[] {
+export function readMultipleChoice(file: string, vocabSize: number, columns: Readonly<Record<string, string>> = {}): McItem[] {
   const items: McItem[] = [];
   for (const { line, value } of readJsonlRecords(file)) {
     try {
-      items.push(parseMcRecord(value, line, vocabSize));
+      items.push(parseMcRecord(mapMcColumns(value, columns), line, vocabSize));
     } catch (err) {
       throw lineError(file, line, (err as Error).message);
     }

@@ -20,6 +20,11 @@ export interface PerplexityOptions {
   batch?: number;
   /** Called after each forward pass with sequences done and total. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Per sequence, which tokens are scored (1) and which are context (0), e.g. a prompt before its
+   * completion; null or absent: every token after the first.
+   */
+  masks?: readonly (Uint8Array | null)[];
 }
 
 export interface PerplexityResult {
@@ -54,6 +59,8 @@ export function perplexity(model: CausalLM, sequences: readonly ArrayLike<number
   let total = 0;
   let tokens = 0;
   let done = 0;
+  const masks = opts.masks;
+  if (masks && masks.length !== sequences.length) throw new Error(`perplexity: ${masks.length} masks for ${sequences.length} sequences`);
   const groups = groupsOf(sequences.map((s) => s.length), batch).filter((g) => sequences[g[0]!]!.length >= 2);
   const scoredSequences = groups.reduce((n, g) => n + g.length, 0);
   if (scoredSequences === 0) throw new Error('perplexity: no scored tokens (every sequence is shorter than 2 tokens)');
@@ -64,12 +71,16 @@ export function perplexity(model: CausalLM, sequences: readonly ArrayLike<number
       const ids = new Int32Array(B * T);
       const targets = new Int32Array(B * T);
       const scored = new Uint8Array(B * T);
+      let groupTokens = 0;
       group.forEach((s, b) => {
         const seq = sequences[s]!;
+        const mask = masks?.[s] ?? null;
         for (let t = 0; t < T; t++) {
+          const on = t + 1 < T && (mask === null || mask[t + 1] === 1);
           ids[b * T + t] = seq[t]!;
-          targets[b * T + t] = t + 1 < T ? seq[t + 1]! : IGNORE_INDEX;
-          scored[b * T + t] = t + 1 < T ? 1 : 0;
+          targets[b * T + t] = on ? seq[t + 1]! : IGNORE_INDEX;
+          scored[b * T + t] = on ? 1 : 0;
+          if (on) groupTokens++;
         }
       });
       withScope(() => noGrad(() => {
@@ -78,11 +89,12 @@ export function perplexity(model: CausalLM, sequences: readonly ArrayLike<number
         total += ops.crossEntropy(logits, new Tensor(targets, [B, T]), { ignoreIndex: IGNORE_INDEX, reduction: 'sum' }).item();
         tally.add(ctx.routing, scored);
       }));
-      tokens += B * (T - 1);
+      tokens += groupTokens;
       done += B;
       opts.onProgress?.(done, scoredSequences);
     }
   });
+  if (tokens === 0) throw new Error('perplexity: no scored tokens (every completion is empty)');
   const nll = total / tokens;
   return { nll, ppl: Math.exp(nll), tokens, sequences: sequences.length, routerStats: routingSummary(tally, model.config) };
 }

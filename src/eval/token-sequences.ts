@@ -1,22 +1,31 @@
 /**
- * Evaluation sequences from JSONL: each non-blank line is one object holding either
- *   - `input_ids`: token ids (integers in [0, vocab size)), scored as given; or
- *   - `text`: a string, tokenised with the model directory's tokenizer, BOS added when the
- *     tokenizer config says so (`add_bos_token`, else its post-processor template), no EOS.
- * Any other line is the one-line error "FILE:LINE: reason".
+ * Evaluation sequences from a record file (.jsonl, .json, .csv, .tsv): each record is one line
+ * that `train` accepts (data/jsonl-dataset.ts), so the same file evaluates what it trained:
+ *   - `input_ids`: token ids (integers in [0, vocab size)), every token scored;
+ *   - `text`: tokenised with the model directory's tokenizer, BOS per its config, no EOS, every
+ *     token scored;
+ *   - `prompt` + `completion`, `messages`, Alpaca, ShareGPT (record-format.ts): only the targets
+ *     `train` learns (the completion, the assistant turns) are scored, given what comes before.
+ * A sequence longer than the model's max_position_embeddings is an error naming the line (we do not
+ * silently extrapolate RoPE or cut windows). Any other bad line is "FILE:LINE: reason".
  */
+import { tokenizeJsonlRecord, type RecordShapeOptions } from '../data/jsonl-dataset.js';
 import type { MoeTokenizer } from '../data/tokenizer.js';
 import { describeJson, isJsonObject, lineError, readJsonlRecords } from './jsonl-lines.js';
 
-export interface TokenSequenceOptions {
+export interface TokenSequenceOptions extends RecordShapeOptions {
   /** Model vocabulary size: ids must be below it. */
   vocabSize: number;
-  /** Called the first time a `text` line is met (so input_ids-only files need no tokenizer). */
+  /** Longest sequence the model takes (config max_position_embeddings); longer lines are errors. */
+  maxPositions?: number | null;
+  /** Called the first time a line needs one (so input_ids-only files need no tokenizer). */
   tokenizer?: () => MoeTokenizer;
 }
 
 export interface TokenSequence {
   ids: number[];
+  /** Tokens that are scored (1) or context only (0); null: every token after the first. */
+  mask: Uint8Array | null;
   /** Line number in the source file. */
   line: number;
 }
@@ -32,31 +41,39 @@ export function checkTokenIds(ids: unknown, vocabSize: number, field: string): n
   return ids as number[];
 }
 
-/** Reads and tokenises an evaluation JSONL file (see the file comment). */
+/** Reads and tokenises an evaluation file (see the file comment). */
 export function readTokenSequences(file: string, opts: TokenSequenceOptions): TokenSequence[] {
   let tok: MoeTokenizer | null = null;
   const out: TokenSequence[] = [];
+  const shape: RecordShapeOptions = { ...(opts.format ? { format: opts.format } : {}), ...(opts.columns ? { columns: opts.columns } : {}) };
   for (const { line, value } of readJsonlRecords(file)) {
-    if (tok === null && isJsonObject(value) && value['input_ids'] === undefined && typeof value['text'] === 'string') {
-      if (!opts.tokenizer) throw lineError(file, line, '"text" needs a tokenizer, and none is available (use "input_ids")');
-      tok = opts.tokenizer(); // its own errors name the tokenizer file
-    }
+    const idsOnly = isJsonObject(value) && value['input_ids'] !== undefined && opts.columns?.['input_ids'] === undefined;
     try {
-      if (!isJsonObject(value)) throw new Error(`expected a JSON object with "input_ids" or "text", got ${describeJson(value)}`);
-      if (value['input_ids'] !== undefined) {
-        out.push({ ids: checkTokenIds(value['input_ids'], opts.vocabSize, 'input_ids'), line });
-      } else if (value['text'] !== undefined) {
-        const text = value['text'];
-        if (typeof text !== 'string') throw new Error(`"text" must be a string, got ${describeJson(text)}`);
-        const ids = tok!.encode(text, { addEos: false });
-        out.push({ ids: checkTokenIds(ids, opts.vocabSize, 'text (tokenised)'), line });
+      if (!isJsonObject(value)) throw new Error(`expected a JSON object with "input_ids", "text", "prompt"/"completion" or "messages", got ${describeJson(value)}`);
+      let seq: TokenSequence;
+      if (idsOnly) {
+        seq = { ids: checkTokenIds(value['input_ids'], opts.vocabSize, 'input_ids'), mask: null, line };
       } else {
-        throw new Error(`expected "input_ids" or "text" (found keys: ${Object.keys(value).join(', ') || 'none'})`);
+        const known = ['text', 'prompt', 'completion', 'messages', 'instruction', 'conversations'];
+        if (!opts.columns && (opts.format ?? 'auto') === 'auto' && !known.some((k) => value[k] !== undefined)) {
+          throw new Error(`expected "input_ids", "text", "prompt"/"completion", "messages", Alpaca or ShareGPT fields (found keys: ${Object.keys(value).join(', ') || 'none'})`);
+        }
+        if (tok === null) {
+          if (!opts.tokenizer) throw new Error('text needs a tokenizer, and none is available (use "input_ids")');
+          tok = opts.tokenizer(); // its own errors name the tokenizer file
+        }
+        const { doc, kind } = tokenizeJsonlRecord(value, tok, { ...shape, addBos: tok.addBosDefault });
+        const ids = checkTokenIds(Array.from(doc.ids), opts.vocabSize, kind === 'text' ? 'text (tokenised)' : `${kind} (tokenised)`);
+        seq = { ids, mask: kind === 'text' ? null : doc.mask, line };
       }
+      if (opts.maxPositions != null && seq.ids.length > opts.maxPositions) {
+        throw new Error(`${seq.ids.length} tokens, longer than the model's max_position_embeddings ${opts.maxPositions} (split the text into shorter lines)`);
+      }
+      out.push(seq);
     } catch (err) {
       throw lineError(file, line, (err as Error).message);
     }
   }
-  if (out.length === 0) throw new Error(`${file}: no sequences (expected JSONL lines with "input_ids" or "text")`);
+  if (out.length === 0) throw new Error(`${file}: no sequences (expected lines with "input_ids", "text", "prompt"/"completion" or "messages")`);
   return out;
 }

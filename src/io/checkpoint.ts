@@ -19,6 +19,7 @@
  * the shard count), then the index is written atomically and stale weight files of an earlier save are removed. For
  * a whole model directory that appears at once, call this inside `withAtomicDir`.
  */
+import { requireRegularFile } from './regular-file.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FloatStorageDtype, StorageDtype } from './dtype.js';
@@ -149,6 +150,7 @@ function openSharded(dir: string, indexPath: string): Checkpoint {
     throw new FileFormatError(indexPath, detail, tensor);
   };
   let index: unknown;
+  requireRegularFile(indexPath, 'a safetensors index');
   try {
     index = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
   } catch (err) {

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from './checkpoint.js';
+import { requireRegularFile } from './regular-file.js';
 import { errorText } from './file-format-error.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -38,6 +39,7 @@ export function requireModelDir(dir: string): void {
 /** Reads a JSON file that must hold an object; errors name the file. */
 export function readJsonObject(file: string): Record<string, unknown> {
   let text: string;
+  requireRegularFile(file, 'file');
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {

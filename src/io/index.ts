@@ -9,3 +9,6 @@ export * from './hf-dir.js';
 export * from './os-error.js';
 export * from './file-lock.js';
 export * from './stale-temps.js';
+export * from './regular-file.js';
+export * from './utf8.js';
+export * from './line-reader.js';

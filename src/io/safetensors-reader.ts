@@ -13,6 +13,7 @@
  * tensor's offset (a shard is never read whole to get one tensor). Every error is one line naming the file (and
  * the tensor).
  */
+import { fileKind } from './regular-file.js';
 import * as fs from 'node:fs';
 import {
   STORAGE_DTYPES,
@@ -84,6 +85,7 @@ export class SafetensorsFile {
   /** Opens and fully validates a file; throws a one-line FileFormatError naming it on any problem. */
   static open(path: string): SafetensorsFile {
     requireLittleEndianHost();
+    refuseNonRegular(path);
     let fd: number;
     try {
       fd = fs.openSync(path, 'r');
@@ -385,4 +387,15 @@ function jsonTypeOf(x: unknown): string {
   if (typeof x === 'object') return 'an object';
   const text = JSON.stringify(x) ?? String(x);
   return `${typeof x} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
+}
+
+/** A FIFO or device would block or never end: refuse it by name before opening (regular-file.ts). */
+function refuseNonRegular(path: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    return; // openSync reports it
+  }
+  if (!st.isFile()) throw new FileFormatError(path, `is ${fileKind(st)}, not a regular file (expected a safetensors file)`);
 }

@@ -139,7 +139,7 @@ export async function exportJob(resolved: ResolvedRecipe, o: ExportJobOptions): 
     const { model, surgeryReport } = await buildFinetuneModel(resolved, p, seed, log, {
       beforeLora: async (m) => {
         await saveModel(m, modelDir);
-        p.tok.save(modelDir);
+        p.tok?.save(modelDir);
       },
     });
     let adapter: string | null = null;

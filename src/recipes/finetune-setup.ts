@@ -13,6 +13,8 @@ import { byteLevelTokenizerConfig, trainByteLevelBpe } from '../data/bpe-trainer
 import type { TokenizedDocument } from '../data/documents.js';
 import { loadTokenizedDataset } from '../data/load-dataset.js';
 import { packDocuments, type PackedSequences } from '../data/packing.js';
+import { resolveChatTemplate } from '../data/chat-templates.js';
+import type { TokenIdsOnly } from '../data/jsonl-dataset.js';
 import { MoeTokenizer } from '../data/tokenizer.js';
 import { requireModelDir } from '../io/index.js';
 import { applyLora, editModelConfig, moeTuneOf } from '../lora/index.js';
@@ -64,15 +66,31 @@ function trainedTokenizer(r: Recipe, runDir: string, log: (l: string) => void): 
   return tok;
 }
 
-function tokenizerOf(r: Recipe, base: BaseSource, runDir: string, log: (l: string) => void): MoeTokenizer {
-  if (r.tokenizer.dir) return MoeTokenizer.fromDir(r.tokenizer.dir);
-  if (base.kind === 'dir') {
-    if (!fs.existsSync(path.join(base.dir, 'tokenizer.json'))) {
-      throw new Error(`${path.join(base.dir, 'tokenizer.json')}: not found (the data needs the model's tokenizer; set tokenizer.dir)`);
-    }
-    return MoeTokenizer.fromDir(base.dir);
+/**
+ * The recipe's tokenizer: tokenizer.dir, else the base model's, else (tiny, no base) one trained on
+ * Brown; tokenizer.chat_template (--chat-template) replaces its template. Null when the base
+ * directory has no tokenizer.json: token-id data needs none (EOS then comes from config.json,
+ * tokenIdsSetup).
+ */
+function tokenizerOf(r: Recipe, base: BaseSource, runDir: string, log: (l: string) => void): MoeTokenizer | null {
+  if (!r.tokenizer.dir && base.kind === 'dir' && !fs.existsSync(path.join(base.dir, 'tokenizer.json'))) {
+    if (r.tokenizer.chat_template) throw new Error(`tokenizer.chat_template: ${path.join(base.dir, 'tokenizer.json')} not found (a chat template needs the model's tokenizer; set tokenizer.dir)`);
+    return null;
   }
-  return trainedTokenizer(r, runDir, log);
+  const tok = r.tokenizer.dir ? MoeTokenizer.fromDir(r.tokenizer.dir)
+    : base.kind === 'dir' ? MoeTokenizer.fromDir(base.dir)
+      : trainedTokenizer(r, runDir, log);
+  return r.tokenizer.chat_template ? tok.withChatTemplate(resolveChatTemplate(r.tokenizer.chat_template)) : tok;
+}
+
+/** EOS (between packed documents) and the vocabulary of a base directory without a tokenizer, from its config.json. */
+function tokenIdsSetup(dir: string): { eos: number; source: TokenIdsOnly } {
+  const config = loadModelConfig(dir);
+  const eos = Array.isArray(config.eosTokenId) ? config.eosTokenId[0] : config.eosTokenId;
+  if (eos === undefined || eos === null) {
+    throw new Error(`${path.join(dir, 'config.json')}: eos_token_id is not set, and the directory has no tokenizer.json (packing token-id data needs an EOS id; set eos_token_id or tokenizer.dir)`);
+  }
+  return { eos, source: { idsOnly: true, vocabSize: config.vocabSize, source: dir } };
 }
 
 function dataFilesOf(r: Recipe, given: readonly string[] | null | undefined, runDir: string, log: (l: string) => void): string[] {
@@ -99,15 +117,16 @@ function requireDataFile(file: string): void {
   if (!st.isFile()) throw new Error(`${file}: not a file (expected a JSONL or text data file)`);
 }
 
-export function loadBase(r: Recipe, base: BaseSource, tok: MoeTokenizer, seed: number): CausalLM {
+export function loadBase(r: Recipe, base: BaseSource, tok: MoeTokenizer | null, seed: number): CausalLM {
   const q = r.quantization;
   const qopts = { doubleQuant: q.double_quant, blockSize: q.block_size, ...(q.skip ? { skip: q.skip } : {}) };
   if (base.kind === 'dir') {
     const config = loadModelConfig(base.dir);
-    if (tok.vocabSize > config.vocabSize) throw new Error(`${base.dir}: the tokenizer has ${tok.vocabSize} tokens, the model's vocab_size is ${config.vocabSize}`);
+    if (tok && tok.vocabSize > config.vocabSize) throw new Error(`${base.dir}: the tokenizer has ${tok.vocabSize} tokens, the model's vocab_size is ${config.vocabSize}`);
     if (q.method === 'nf4' || isQuantizedModelDir(base.dir)) return loadModelQuantized(base.dir, qopts).model;
     return loadModel(base.dir).model;
   }
+  if (!tok) throw new Error('internal: a randomly initialised model needs a tokenizer');
   const cfg = { ...base.config, vocab_size: tok.vocabSize, bos_token_id: tok.bosId, eos_token_id: tok.eosId, pad_token_id: tok.padId };
   const init = r.model!.init;
   const model = createModel(cfg, { seed, ...(init.std !== undefined ? { std: init.std } : {}), ...(init.router_std !== undefined ? { routerStd: init.router_std } : {}) });
@@ -124,7 +143,8 @@ function firstBatch(p: PackedSequences, n: number): { ids: Tensor; targets: Tens
 /** Everything checked and prepared before any training starts. */
 export interface PreparedFinetune {
   base: BaseSource;
-  tok: MoeTokenizer;
+  /** Null: a base directory without tokenizer.json, trained on token ids. */
+  tok: MoeTokenizer | null;
   train: PackedSequences;
   eval: PackedSequences | null;
   files: string[];
@@ -138,10 +158,15 @@ export async function prepareFinetune(resolved: ResolvedRecipe, o: FinetuneSetup
   const base = baseOf(r, o.modelDir);
   fs.mkdirSync(o.runDir, { recursive: true });
   const tok = tokenizerOf(r, base, o.runDir, log);
-  const eos = tok.eosId;
-  if (eos === null) throw new Error('the tokenizer has no EOS token (needed between packed documents)');
+  const idsOnly = tok === null && base.kind === 'dir' ? tokenIdsSetup(base.dir) : null;
+  const eos = tok ? tok.eosId : idsOnly!.eos;
+  if (eos === null) throw new Error(`${tok?.source ?? 'the tokenizer'}: the tokenizer has no EOS token (needed between packed documents)`);
+  if (idsOnly) log(`no tokenizer.json in ${idsOnly.source.source}: reading token ids, EOS ${eos} from config.json`);
   const files = dataFilesOf(r, o.dataFiles, o.runDir, log);
-  const ds = await loadTokenizedDataset({ files, tokenizer: tok, cachePath: path.join(o.runDir, 'data-cache', 'train.tokens'), skipBadLines: r.data.skip_bad_lines });
+  const ds = await loadTokenizedDataset({
+    files, tokenizer: tok ?? idsOnly!.source, cachePath: path.join(o.runDir, 'data-cache', 'train.tokens'), skipBadLines: r.data.skip_bad_lines,
+    format: r.data.format, columns: r.data.columns, encodingErrors: r.data.encoding_errors,
+  });
   const docs = r.data.samples ? ds.documents.slice(0, r.data.samples) : ds.documents;
   const every = r.eval.holdout_every;
   const trainDocs: TokenizedDocument[] = [];

@@ -9,6 +9,8 @@
  * this one) and `tiny` (a deep-partial override block giving the variant that runs on a laptop in
  * about a minute). See load-recipe.ts.
  */
+import { COLUMN_TARGETS, DATA_FORMATS } from '../data/record-format.js';
+import { ENCODING_ERRORS } from '../io/utf8.js';
 import { z } from 'zod';
 
 const posInt = z.number().int().positive();
@@ -51,6 +53,8 @@ export const TokenizerSchema = z.strictObject({
   /** Vocabulary of the byte-level BPE trained when no tokenizer is given. */
   vocab_size: posInt.default(4096),
   min_frequency: posInt.default(2),
+  /** A chat template (a Jinja file or chatml / llama-2 / zephyr) for chat data when the tokenizer has none (train --chat-template). */
+  chat_template: z.string().min(1).nullable().default(null),
 });
 
 export const QuantizationSchema = z.strictObject({
@@ -137,6 +141,12 @@ export const DataSchema = z.strictObject({
   /** Use only the first N samples / documents (AdaMoE: 1000). */
   samples: posInt.nullable().default(null),
   skip_bad_lines: z.boolean().default(false),
+  /** Record files: auto (by each line's fields), or one of text, prompt_completion, messages, input_ids, alpaca, sharegpt. */
+  format: z.enum(DATA_FORMATS).default('auto'),
+  /** Record files: our field -> the file's column, e.g. {prompt: question, completion: answer}. */
+  columns: z.partialRecord(z.enum(COLUMN_TARGETS), z.string().min(1)).default({}),
+  /** Bytes that are not UTF-8: strict (an error naming file and line) or replace (U+FFFD, as Python's errors="replace"). */
+  encoding_errors: z.enum(ENCODING_ERRORS).default('strict'),
 });
 
 export const RecipeSchema = z.strictObject({

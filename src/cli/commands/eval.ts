@@ -15,7 +15,9 @@ import { getBackend } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { routingJson } from '../json-fields.js';
 import { openModel, openTokenizer, requireFile, routerOption } from '../model-access.js';
-import { choiceArg, intArg } from '../options.js';
+import { DATA_FORMATS, type ColumnMap, type DataFormat } from '../../data/record-format.js';
+import { NAMED_CHAT_TEMPLATES } from '../../data/chat-templates.js';
+import { choiceArg, columnsArg, intArg } from '../options.js';
 import { printFields, printJson, printTable, progress, thousands } from '../output.js';
 
 export type EvalTask = 'ppl' | 'mc';
@@ -29,6 +31,9 @@ interface EvalOptions {
   delimiter: string;
   perItem?: boolean;
   json?: boolean;
+  chatTemplate?: string;
+  columns?: ColumnMap;
+  format?: DataFormat;
 }
 
 /** Scores a model on a data file for one task; shared by eval and sweep. */
@@ -38,10 +43,21 @@ export interface TaskRunner {
   size: number;
 }
 
-export function taskRunner(model: CausalLM, modelDir: string, data: string, task: EvalTask, opts: { batch: number; delimiter: string; quiet?: boolean }): TaskRunner {
+export interface TaskRunnerOptions {
+  batch: number;
+  delimiter: string;
+  quiet?: boolean;
+  /** --chat-template FILE|NAME for a model directory without one. */
+  chatTemplate?: string;
+  /** --columns: our field -> the file's column. */
+  columns?: ColumnMap;
+  format?: DataFormat;
+}
+
+export function taskRunner(model: CausalLM, modelDir: string, data: string, task: EvalTask, opts: TaskRunnerOptions): TaskRunner {
   const V = model.config.vocabSize;
   if (task === 'mc') {
-    const items = readMultipleChoice(data, V);
+    const items = readMultipleChoice(data, V, opts.columns ?? {});
     const needsTok = items.some((i) => i.kind === 'text');
     const tokenizer = needsTok ? openTokenizer(modelDir) : undefined;
     return {
@@ -54,12 +70,17 @@ export function taskRunner(model: CausalLM, modelDir: string, data: string, task
       },
     };
   }
-  const seqs = readTokenSequences(data, { vocabSize: V, tokenizer: () => openTokenizer(modelDir) }).map((s) => s.ids);
+  const read = readTokenSequences(data, {
+    vocabSize: V, maxPositions: model.config.maxPositionEmbeddings, tokenizer: () => openTokenizer(modelDir, opts.chatTemplate),
+    ...(opts.columns ? { columns: opts.columns } : {}), ...(opts.format ? { format: opts.format } : {}),
+  });
+  const seqs = read.map((s) => s.ids);
+  const masks = read.some((s) => s.mask !== null) ? read.map((s) => s.mask) : undefined;
   return {
     size: seqs.length,
     run(router) {
       const bar = progress('perplexity');
-      const ppl = perplexity(model, seqs, { router, batch: opts.batch, onProgress: opts.quiet ? undefined : bar.update });
+      const ppl = perplexity(model, seqs, { router, batch: opts.batch, onProgress: opts.quiet ? undefined : bar.update, ...(masks ? { masks } : {}) });
       bar.done();
       return { ppl };
     },
@@ -72,7 +93,10 @@ function evalAction(opts: EvalOptions): void {
   const t0 = performance.now();
   const { model, config } = openModel(opts.model);
   if (router && model.moeBlocks().length === 0) throw new Error(`--router: ${opts.model} is a dense model (${config.architecture}); routers apply to MoE layers`);
-  const runner = taskRunner(model, opts.model, opts.data, opts.task, { batch: opts.batch, delimiter: opts.delimiter, quiet: opts.json });
+  const runner = taskRunner(model, opts.model, opts.data, opts.task, {
+    batch: opts.batch, delimiter: opts.delimiter, quiet: opts.json,
+    ...(opts.chatTemplate ? { chatTemplate: opts.chatTemplate } : {}), ...(opts.columns ? { columns: opts.columns } : {}), ...(opts.format ? { format: opts.format } : {}),
+  });
   const loadSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
   const { ppl, mc } = runner.run(router);
@@ -132,11 +156,14 @@ export const evalCommand: CliCommand = {
     program.command('eval')
       .description('perplexity (mean next-token NLL, each sequence scored on its own) or multiple-choice accuracy, with per-layer router statistics')
       .requiredOption('--model <dir>', 'model directory')
-      .requiredOption('--data <file>', 'JSONL: {"input_ids": [...]} or {"text": "..."} per line (ppl); {"context", "choices", "label"} per line (mc)')
+      .requiredOption('--data <file>', '.jsonl / .json / .csv / .tsv: the lines train accepts (input_ids, text, prompt + completion, messages, Alpaca, ShareGPT) for ppl; {"context", "choices", "label"} (or PIQA\'s goal / sol1 / sol2 / label) for mc')
       .option('--task <task>', 'ppl (perplexity) or mc (multiple choice by log-likelihood)', choiceArg(['ppl', 'mc'] as const), 'ppl')
       .option('--router <spec>', 'route every MoE layer with NAME:key=value,... instead of the config\'s router (e.g. top-p:p=0.4)')
       .option('--batch <n>', 'sequences of equal length per forward pass (ppl)', intArg(1), 1)
       .option('--delimiter <text>', 'text between context and choice (mc)', ' ')
+      .option('--format <format>', `how lines are read (ppl): ${DATA_FORMATS.join(', ')}`, choiceArg(DATA_FORMATS), 'auto')
+      .option('--columns <map>', 'our field = the file\'s column, comma-separated (e.g. prompt=question,completion=answer; mc: context=goal,choices=sol1+sol2)', columnsArg)
+      .option('--chat-template <file|name>', `chat template when the model directory has none: a Jinja file or ${Object.keys(NAMED_CHAT_TEMPLATES).join(', ')}`)
       .option('--per-item', 'with --json and --task mc: log-likelihoods and predictions per item')
       .option('--json', 'print one JSON object (nll, ppl, tokens, load, layers, router, ...)')
       .addHelpText('after', `${examples([
@@ -146,7 +173,9 @@ export const evalCommand: CliCommand = {
       ])}
 Multiple-choice fields: context | ctx | question | query | prompt; choices | endings | options (or ARC's
 {"text": [...], "label": [...]}); label | answer | gold | answerKey (index, numeric string or letter).
-Pre-tokenised: context_ids + choice_ids. Text needs the model directory's tokenizer.json.
+PIQA: goal, sol1, sol2, label. Pre-tokenised: context_ids + choice_ids. Text needs the model directory's tokenizer.json.
+ppl: prompt / completion and chat lines score only the completion / assistant tokens, as train learns them;
+a sequence longer than max_position_embeddings is an error naming its line. Parquet files are refused (convert to JSONL).
 `)
       .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
       .action((opts: EvalOptions) => evalAction(opts));

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import * as path from 'node:path';
+import { NAMED_CHAT_TEMPLATES } from '../../data/chat-templates.js';
 import { runFinetuneRecipe } from '../../recipes/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { resolveModelDir } from '../model-source.js';
@@ -16,12 +17,13 @@ interface TrainCliOptions extends RecipeCliOptions {
   endpoint?: string;
   cacheDir?: string;
   json?: boolean;
+  chatTemplate?: string;
 }
 
 const f4 = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : v.toFixed(4));
 
 async function trainAction(o: TrainCliOptions): Promise<void> {
-  const resolved = resolveRecipeOption(o);
+  const resolved = resolveRecipeOption({ ...o, set: [...(o.set ?? []), ...(o.chatTemplate ? [`tokenizer.chat_template=${o.chatTemplate}`] : [])] });
   const r = resolved.recipe;
   if (r.kind !== 'finetune') throw new Error(`${resolved.file}: a ${r.kind} recipe; run it with moe-tune pretrain`);
   const ref = o.model ?? r.base_model;
@@ -60,6 +62,7 @@ export const trainCommand: CliCommand = {
       .option('--model <dir|org/name>', "base model directory, or a Hugging Face repo id to pull first (default: the recipe's base_model)")
       .option('--endpoint <url>', 'Hub endpoint for pulling --model (default: $HF_ENDPOINT, else https://huggingface.co)')
       .option('--cache-dir <dir>', 'Hub cache for pulling --model (default: $HF_HUB_CACHE, else $HF_HOME/hub)'))
+      .option('--chat-template <file|name>', `chat template for chat data (messages, ShareGPT) when the model directory has none: a Jinja file or ${Object.keys(NAMED_CHAT_TEMPLATES).join(', ')} (sets tokenizer.chat_template)`)
       .option('--json', 'print the result as one JSON object')
       .addHelpText('after', examples([
         ['moe-tune train --recipe adamoe-mixtral-qlora --tiny --out runs/adamoe', 'AdaMoE QLoRA on a tiny Mixtral with Brown samples (no download)'],
