@@ -1,6 +1,6 @@
 // load -> surgery -> train -> save with the moe-tune library (a few seconds on 2 cores, no download).
 import {
-  applyLora, applySurgery, createWeightedAuxLoss, finetune, loadBrownCorpus, loadModel, MoeTokenizer,
+  applyLora, applySurgery, createWeightedAuxLoss, finetune, loadBrownCorpus, loadModel,
   nullExpertsPass, packDocuments, perplexity, pretrain, saveModel, tokenizeTexts,
 } from 'moe-tune';
 
@@ -17,14 +17,16 @@ export async function main(out = 'runs/example') {
     seqLen: 64, batchSize: 8, trainer: { steps: 150, lr: 3e-3 }, evalMaxBatches: 2,
   });
 
+  // 1. load: the model and the directory's tokenizer (null when it has no tokenizer.json)
+  const { model, tokenizer } = loadModel(base.modelDir);
+  if (!tokenizer) throw new Error(`${base.modelDir}: no tokenizer`);
+
   // Fine-tuning data: later Brown documents, packed into sequences of 64 tokens.
-  const tokenizer: MoeTokenizer = base.tokenizer;
   const texts = loadBrownCorpus().train.slice(100, 130).map((d) => d.text);
   const train = packDocuments(tokenizeTexts(texts, tokenizer), { seqLen: 64, eosId: tokenizer.eosId! });
   const heldOut = Array.from({ length: 8 }, (_, i) => train.inputIds.subarray(i * 64, (i + 1) * 64));
 
-  // 1. load   2. surgery: AdaMoE null experts (4 nulls, top-3) + LoRA on the router and experts
-  const { model } = loadModel(base.modelDir);
+  // 2. surgery: AdaMoE null experts (4 nulls, top-3) + LoRA on the router and experts
   applySurgery(model, [nullExpertsPass({ m: 4, topK: 3 })]);
   applyLora(model, { r: 8, alpha: 16, targets: ['gate', 'gate2', 'w1', 'w2', 'w3'] });
   const before = perplexity(model, heldOut);
@@ -37,8 +39,9 @@ export async function main(out = 'runs/example') {
   });
   const after = perplexity(model, heldOut);
 
-  // 4. save: a Hugging Face directory (with moe-tune's config keys) that loadModel reloads exactly
-  await saveModel(model, `${out}/adamoe`, { force: true });
+  // 4. save: a Hugging Face directory (moe-tune's config keys, the tokenizer) that loadModel reloads
+  //    exactly and `moe-tune generate --model runs/example/adamoe --prompt "The jury"` runs on
+  await saveModel(model, `${out}/adamoe`, { force: true, tokenizer });
   return { model, before: before.nll, after: after.nll, loadBefore: before.routerStats!.load, load: after.routerStats!.load };
 }
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../examples/load-surgery-train-save.js';
 import { loadModel } from '../src/models/load.js';
 import { noGrad, Tensor, withScope } from '../src/tensor/index.js';
+import { runCli } from './helpers/cli.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -34,5 +35,20 @@ describe('README library example', () => {
     const lb = withScope(() => noGrad(() => b.forward(ids).toArray()));
     expect(la).toEqual(lb);
     expect(b.config.extensions.null_experts).toEqual({ m: 4, top_k: 3, mapping: 'zero' });
+
+    // issue 18 item 1: the round trip keeps the tokenizer, so generate runs on the saved directory
+    const saved = path.join(out, 'adamoe');
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) expect(fs.existsSync(path.join(saved, f))).toBe(true);
+    const tb = loadModel(saved).tokenizer!;
+    const ta = loadModel(path.join(out, 'base', 'model')).tokenizer!;
+    expect(tb.encode('The jury said')).toEqual(ta.encode('The jury said'));
+    expect(tb.eosId).toBe(ta.eosId);
+    const g = runCli(['generate', '--model', saved, '--prompt', 'The jury', '--max-new-tokens', '5', '--json']);
+    expect(g.stderr).toBe('');
+    expect(g.code).toBe(0);
+    const gen = JSON.parse(g.stdout) as { new_tokens: number; ids: number[]; text: string; prompt_ids: number[] };
+    expect(gen.prompt_ids).toEqual(ta.encode('The jury', { addEos: false }));
+    expect(gen.new_tokens).toBeGreaterThan(0);
+    expect(gen.text).toBe(tb.decode(gen.ids));
   });
 });

@@ -201,7 +201,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // 5. router sweep
   const series = [parseRouterSeries(`null-experts:m=${M},k=1..6`)];
   o.log(`[5/6] router sweep: null-experts top-k = 1 ... 6 (NLL against activated experts per token)`);
-  const sweep = sweepPerplexity(fr.model!, rows, series, path.join(fr.runDir, 'sweep'), { model: fr.modelDir, data: 'Brown validation' },
+  const sweep = sweepPerplexity(fr.model!, rows, series, path.join(fr.runDir, 'sweep'), { model: fr.modelDir ?? fr.runDir, data: 'Brown validation' },
     (p) => o.log(`      ${p.router.padEnd(28)} load ${p.load.toFixed(3)}  nll ${p.nll?.toFixed(4)}`));
   stage('sweep');
 

@@ -4,6 +4,8 @@
  * loading holds the model's float32 bytes plus at most one tensor's raw bytes.
  */
 import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { MoeTokenizer } from '../data/tokenizer.js';
 import { openCheckpoint, readHfConfig, type Checkpoint } from '../io/index.js';
 import { Tensor, shapeStr } from '../tensor/index.js';
 import { buildCausalLM, type BuildOptions } from './build.js';
@@ -24,6 +26,26 @@ export interface LoadedModel {
   dtypes: Record<string, number>;
   /** Bytes of tensor data on disk. */
   checkpointBytes: number;
+  /** The directory's tokenizer (tokenizer.json + tokenizer_config.json), null when it has none. */
+  tokenizer: MoeTokenizer | null;
+}
+
+/** A model directory's tokenizer, or null without tokenizer.json; checked against the embedding size. */
+export function loadDirTokenizer(dir: string, config: ModelConfig): MoeTokenizer | null {
+  if (!fs.existsSync(path.join(dir, 'tokenizer.json'))) return null;
+  const tok = MoeTokenizer.fromDir(dir);
+  checkTokenizerFits(tok, config, dir);
+  return tok;
+}
+
+/**
+ * A tokenizer whose ids reach past the embedding would only fail at the first such id, deep in a
+ * run: refuse it at load, naming both sizes.
+ */
+export function checkTokenizerFits(tok: MoeTokenizer, config: ModelConfig, dir: string): void {
+  if (tok.vocabSize > config.vocabSize) {
+    throw new Error(`${path.join(dir, 'tokenizer.json')}: the tokenizer has ${tok.vocabSize} ids, more than the model's vocab_size ${config.vocabSize} in config.json (the embedding has ${config.vocabSize} rows)`);
+  }
 }
 
 /** Reads and validates config.json of a model directory. */
@@ -78,7 +100,7 @@ export function loadModel(dir: string, opts: BuildOptions = {}): LoadedModel {
     requireAllUsed(ckpt, src.used, config, dir);
     const dtypes: Record<string, number> = {};
     for (const n of ckpt.names()) dtypes[ckpt.dtypeOf(n)] = (dtypes[ckpt.dtypeOf(n)] ?? 0) + 1;
-    return { model, config, dir, dtypes, checkpointBytes: ckpt.totalBytes };
+    return { model, config, dir, dtypes, checkpointBytes: ckpt.totalBytes, tokenizer: loadDirTokenizer(dir, config) };
   } finally {
     ckpt.close();
   }

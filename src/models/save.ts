@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import { pythonConfigJsonDumps, withAtomicDir, writeCheckpoint, writeFileAtomic, type FloatStorageDtype } from '../io/index.js';
+import type { MoeTokenizer } from '../data/tokenizer.js';
 import type { CausalLM } from './causal-lm.js';
 import { configToJson } from './config-json.js';
 import { remoteCodeFiles, remoteCodeReason, toRemoteCodeConfig } from './remote-code.js';
@@ -16,6 +17,11 @@ export interface SaveOptions {
   force?: boolean;
   /** Extra files to write into the directory (name -> content). */
   extraFiles?: Record<string, string>;
+  /**
+   * A tokenizer to save with the model (tokenizer.json, tokenizer_config.json with its chat template,
+   * special_tokens_map.json), so the directory is complete for generate / eval / transformers.
+   */
+  tokenizer?: MoeTokenizer | null;
 }
 
 /** Every parameter of the model by its Hugging Face key (tied weights appear once). */
@@ -52,6 +58,7 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
     for (const [name, content] of Object.entries({ ...opts.extraFiles, ...modelDirFiles(model, dtype) })) {
       writeFileAtomic(path.join(tmp, name), content);
     }
+    opts.tokenizer?.save(tmp);
     await writeCheckpoint(tmp, stateDict(model).map(([name, data, shape]) => ({ name, dtype, shape, data })),
       { maxShardBytes: opts.maxShardBytes });
   }, { force: opts.force });

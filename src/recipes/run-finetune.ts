@@ -10,6 +10,7 @@
  * final/model (the whole model, 4-bit layers as such, with its tokenizer), final/adapter (a PEFT
  * adapter, when the LoRA sits on an unchanged transformers architecture), sweep/ (eval.sweep).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportPeftAdapter } from '../convert/index.js';
 import { writeJsonAtomic } from '../io/index.js';
@@ -28,7 +29,8 @@ export interface FinetuneRunOptions extends RecipeRunOptions, FinetuneSetupOptio
 export interface FinetuneSeedResult {
   seed: number;
   runDir: string;
-  modelDir: string;
+  /** RUN_DIR/final/model; null when the run was interrupted (its checkpoint is the output). */
+  modelDir: string | null;
   adapterDir: string | null;
   metricsPath: string;
   steps: number;
@@ -81,24 +83,28 @@ export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRun
       extra: recipeExtra(resolved, { seed }),
       onTrainer: o.onTrainer,
     });
-    const modelDir = path.join(res.outputDir!, 'model');
-    p.tok.save(modelDir);
+    const modelDir = res.outputDir === null ? null : path.join(res.outputDir, 'model');
+    if (p.tok && modelDir) p.tok.save(modelDir);
     let adapterDir: string | null = null;
-    if (model.config.extensions.lora && Object.keys(model.config.extensions).every((k) => k === 'lora' || (model.config.extensions as Record<string, unknown>)[k] === undefined)) {
+    if (res.outputDir && model.config.extensions.lora && Object.keys(model.config.extensions).every((k) => k === 'lora' || (model.config.extensions as Record<string, unknown>)[k] === undefined)) {
       try {
-        adapterDir = path.join(res.outputDir!, 'adapter');
+        adapterDir = path.join(res.outputDir, 'adapter');
         await exportPeftAdapter(model, adapterDir, { baseModelNameOrPath: r.base_model ?? o.modelDir ?? null, force: true });
       } catch {
         adapterDir = null; // not a transformers architecture: the whole model is the output
       }
     }
     const ev = (e: EvalResult | null): Record<string, number | null> | null => (e ? { loss: e.loss, ppl: e.ppl, tokens: e.tokens, load: e.load } : null);
-    writeJsonAtomic(path.join(runDir, 'eval.json'), { steps: res.train.step, before: ev(res.evalBefore), after: ev(res.evalAfter) });
+    writeJsonAtomic(path.join(runDir, 'eval.json'), {
+      steps: res.train.step, ...(res.train.stopped ? { interrupted: true, checkpoint: res.train.lastCheckpoint } : {}), before: ev(res.evalBefore), after: ev(res.evalAfter),
+    });
+    if (res.train.stopped) writeJsonAtomic(path.join(runDir, 'summary.json'), { interrupted: true, steps: res.train.step, checkpoint: res.train.lastCheckpoint });
+    else fs.rmSync(path.join(runDir, 'summary.json'), { force: true }); // a resumed run is no longer interrupted
     let sweep: SweepRun | null = null;
     if (resolved.compiled.sweep.length > 0 && p.eval && !res.train.stopped) {
       log(`router sweep: ${r.eval.sweep.join(', ')}`);
       sweep = sweepPerplexity(model, packedRows(p.eval, r.eval.max_batches === null ? 64 : r.eval.max_batches * r.eval.batch_size), resolved.compiled.sweep,
-        path.join(runDir, 'sweep'), { model: modelDir, data: 'held-out documents' });
+        path.join(runDir, 'sweep'), { model: modelDir ?? runDir, data: 'held-out documents' });
     }
     for (const s of seeds) s.model = null;
     seeds.push({

@@ -35,7 +35,7 @@ export interface FinetuneOptions extends TrainRunOptions {
 
 export interface FinetuneResult {
   runDir: string;
-  /** RUN_DIR/final (null with save 'none'). */
+  /** RUN_DIR/final (null with save 'none', and when the run was stopped early: its checkpoint is the output). */
   outputDir: string | null;
   metricsPath: string;
   train: TrainResult;
@@ -66,7 +66,8 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const evalAfter = train.lastEval;
   let outputDir: string | null = null;
   const save = opts.save ?? 'trainable';
-  if (save !== 'none') {
+  // Ctrl-C (stopped before the last step): the checkpoint is the output, not a final/ that looks finished
+  if (save !== 'none' && !train.stopped) {
     outputDir = path.join(opts.runDir, 'final');
     if (save === 'trainable') {
       fs.mkdirSync(outputDir, { recursive: true });

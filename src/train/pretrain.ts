@@ -51,6 +51,11 @@ export interface PretrainOptions extends TrainRunOptions {
 export interface PretrainMetrics {
   steps: number;
   stopped: boolean;
+  /**
+   * Stopped by Ctrl-C / SIGTERM (not by the time budget): only the checkpoint is written, no model/;
+   * summary.json says so. Continue with --resume.
+   */
+  interrupted: boolean;
   firstLoss: number | null;
   lastLoss: number | null;
   valLoss: number;
@@ -151,6 +156,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const model = createModel(modelConfig, { seed, std: opts.init?.std, routerStd: opts.init?.routerStd });
   const parameters = [...new Set(model.namedParameters().map(([, t]) => t))].reduce((a, t) => a + t.size, 0);
 
+  let budgetReached = false;
   const trainer = new Trainer({
     model,
     runDir: opts.runDir,
@@ -160,7 +166,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
     config: opts.trainer,
     progress,
     extra: { pretrain: { model: modelConfig, seqLen: opts.seqLen, batchSize: opts.batchSize, corpus: texts.id }, recipe: opts.extra ?? null },
-    hooks: opts.timeBudgetS ? { afterStep: (m, t) => { if (m.elapsed_s >= opts.timeBudgetS!) t.requestStop(); } } : undefined,
+    hooks: opts.timeBudgetS ? { afterStep: (m, t) => { if (m.elapsed_s >= opts.timeBudgetS!) { budgetReached = true; t.requestStop(); } } } : undefined,
   });
   opts.onTrainer?.(trainer);
   if (opts.resume) {
@@ -178,19 +184,20 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const uni: UnigramResult = unigramBaseline(trainPacked.labels, valPacked.labels.subarray(0, scoredSeqs * valPacked.seqLen), tok.vocabSize);
   if (uni.evalTokens !== val.tokens) throw new Error(`pretrain: internal error: unigram scored ${uni.evalTokens} targets, the model ${val.tokens}`);
   const modelDir = path.join(opts.runDir, 'model');
-  const { tokenizer: tj, config: tc } = tok.toJson();
-  await saveModel(model, modelDir, {
-    force: true,
-    extraFiles: { 'tokenizer.json': `${JSON.stringify(tj)}\n`, 'tokenizer_config.json': `${JSON.stringify(tc, null, 2)}\n` },
-  });
+  // Ctrl-C: the checkpoint is the output; a final model/ would pass an unfinished run off as done
+  const interrupted = trained.stopped && !budgetReached;
+  if (!interrupted) await saveModel(model, modelDir, { force: true, tokenizer: tok });
   const metrics: PretrainMetrics = {
-    steps: trained.step, stopped: trained.stopped, firstLoss: trained.firstLoss, lastLoss: trained.lastLoss,
+    steps: trained.step, stopped: trained.stopped, interrupted, firstLoss: trained.firstLoss, lastLoss: trained.lastLoss,
     valLoss: val.loss, valPpl: val.ppl, valTokens: val.tokens, unigramPpl: uni.ppl, unigramLoss: uni.loss,
     trainTargets: uni.trainTokens, vocabSize: tok.vocabSize, parameters,
     trainSeconds: trainer.elapsedSeconds, tokensPerS: trainer.elapsedSeconds > 0 ? trainer.tokensProcessed / trainer.elapsedSeconds : 0,
     load: val.load,
   };
-  writeJsonAtomic(path.join(opts.runDir, 'summary.json'), { metrics, model: modelConfig, recipe: opts.extra ?? null });
+  writeJsonAtomic(path.join(opts.runDir, 'summary.json'), {
+    ...(interrupted ? { interrupted: true, checkpoint: trained.lastCheckpoint } : {}), metrics, model: modelConfig, recipe: opts.extra ?? null,
+  });
+  if (interrupted) progress?.message(`interrupted at step ${trained.step}: no model written; checkpoint ${trained.lastCheckpoint ?? '(none)'}; continue with --resume`);
   progress?.message(`validation perplexity ${val.ppl.toFixed(2)} (unigram ${uni.ppl.toFixed(2)}) after ${trained.step} steps`);
   return { runDir: opts.runDir, modelDir, metricsPath: trained.metricsPath, metrics, model, tokenizer: tok, train: trained };
 }

@@ -23,16 +23,16 @@ async function pretrainAction(o: PretrainCliOptions): Promise<void> {
   if (o.json) {
     printJson({
       run_dir: res.runDir, recipe: resolved.recipe.name, variant: resolved.variant, stopped: res.stopped,
-      seeds: res.seeds.map((x) => ({ seed: x.seed, run_dir: x.runDir, model: x.result.modelDir, metrics: x.result.metricsPath, ...x.result.metrics, sweep: x.sweep?.files ?? null })),
+      seeds: res.seeds.map((x) => ({ seed: x.seed, run_dir: x.runDir, model: x.result.metrics.interrupted ? null : x.result.modelDir, metrics: x.result.metricsPath, ...x.result.metrics, sweep: x.sweep?.files ?? null })),
     });
     return;
   }
   for (const x of res.seeds) {
     const m = x.result.metrics;
     const where = res.seeds.length > 1 ? `seed ${x.seed}: ` : '';
-    if (m.stopped) process.stdout.write(`${where}stopped at step ${m.steps} of ${resolved.recipe.train.steps} with a checkpoint in ${path.join(x.runDir, 'checkpoints')}; continue with --resume\n`);
+    if (m.stopped) process.stdout.write(`${where}${m.interrupted ? 'interrupted: ' : ''}stopped at step ${m.steps} of ${resolved.recipe.train.steps} with a checkpoint in ${path.join(x.runDir, 'checkpoints')}; continue with --resume\n`);
     process.stdout.write(`${where}validation perplexity ${m.valPpl.toFixed(2)} (unigram ${m.unigramPpl.toFixed(2)})${m.load !== null ? `, load ${m.load.toFixed(2)} experts per token` : ''} after ${m.steps} steps${x.sweep ? `; router sweep in ${path.dirname(x.sweep.files.html)}` : ''}\n`);
-    process.stdout.write(`${where}model: ${x.result.modelDir}  metrics: ${x.result.metricsPath}  (moe-tune report ${x.runDir})\n`);
+    process.stdout.write(`${where}${m.interrupted ? 'model: not written (interrupted)' : `model: ${x.result.modelDir}`}  metrics: ${x.result.metricsPath}  (moe-tune report ${x.runDir})\n`);
   }
 }
 

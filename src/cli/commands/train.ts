@@ -46,11 +46,11 @@ async function trainAction(o: TrainCliOptions): Promise<void> {
   }
   for (const x of res.seeds) {
     const where = res.seeds.length > 1 ? `seed ${x.seed}: ` : '';
-    if (x.stopped) process.stdout.write(`${where}stopped at step ${x.steps} with a checkpoint in ${path.join(x.runDir, 'checkpoints')}; continue with --resume\n`);
+    if (x.stopped) process.stdout.write(`${where}interrupted: stopped at step ${x.steps} with a checkpoint in ${path.join(x.runDir, 'checkpoints')}; no final model written; continue with --resume\n`);
     const b = x.evalBefore;
     const a = x.evalAfter;
     if (a) process.stdout.write(`${where}eval loss ${b ? `${f4(b.loss)} -> ` : ''}${f4(a.loss)}${a.load !== null ? `, load ${b?.load != null ? `${b.load.toFixed(2)} -> ` : ''}${a.load.toFixed(2)} experts per token` : ''} after ${x.steps} steps\n`);
-    process.stdout.write(`${where}model: ${x.modelDir}${x.adapterDir ? `  adapter (PEFT): ${x.adapterDir}` : ''}  metrics: ${x.metricsPath}  (moe-tune report ${x.runDir})\n`);
+    process.stdout.write(`${where}model: ${x.modelDir ?? 'not written (interrupted)'}${x.adapterDir ? `  adapter (PEFT): ${x.adapterDir}` : ''}  metrics: ${x.metricsPath}  (moe-tune report ${x.runDir})\n`);
   }
 }
 
