@@ -2,11 +2,19 @@
  * What a model directory holds, from config.json and the safetensors headers only (no weights
  * are read): architecture, sizes, experts and routing layout, parameter counts total and active
  * per token, storage dtypes and bytes. Opening the checkpoint validates every shard's header, so
- * a bad file is the reader's one-line error naming it.
+ * a bad file is the reader's one-line error naming it. The module tree is built as a skeleton from
+ * the headers (quant/skeleton.ts: shapes checked, nothing read), so config values the tensors
+ * contradict (vocab_size, num_local_experts, sizes) are the loader's one-line error, not a report;
+ * a tokenizer.json with more ids than the embedding is an error too.
+ *
+ * Parameters are logical: a 4-bit (NF4) weight counts its [out, in] elements from its quant state,
+ * as its float base would, and the packed bytes (codes, absmax, quant maps) are reported apart.
  */
 import * as fs from 'node:fs';
 import { openCheckpoint } from '../io/index.js';
-import { loadModelConfig } from '../models/load.js';
+import { loadDirTokenizer, loadModelConfig } from '../models/load.js';
+import { buildSkeleton } from '../quant/skeleton.js';
+import { QUANT_STATE_SUFFIX, readQuantState } from '../quant/quant-state-io.js';
 import type { ModelConfig } from '../models/config.js';
 import type { RouterSpec } from '../routers/router.js';
 import { countParameters, type ParameterCounts } from './parameter-count.js';
@@ -55,6 +63,8 @@ export interface ModelInfo {
   tensors: number;
   /** moe-tune extension keys present in config.json (null_experts, ternary, mo_lora, ...). */
   extensions: string[];
+  /** 4-bit (NF4) weights: how many, their logical parameters, and the bytes their packed tensors take; null for a float model. */
+  packed: { weights: number; parameters: number; bytes: number } | null;
 }
 
 export function expertInfo(config: ModelConfig): ExpertInfo | null {
@@ -81,15 +91,33 @@ export function expertInfo(config: ModelConfig): ExpertInfo | null {
 /** Inspects a model directory without reading its weights. */
 export function inspectModel(dir: string): ModelInfo {
   const config = loadModelConfig(dir);
+  buildSkeleton(dir); // every tensor's name and shape against the config, nothing read
+  loadDirTokenizer(dir, config); // a tokenizer larger than the embedding
   const ckpt = openCheckpoint(dir);
   try {
     const names = ckpt.names();
     const dtypes: Record<string, number> = {};
     const entries: [string, number][] = [];
+    const nf4 = new Set(names.filter((n) => ckpt.has(`${n}${QUANT_STATE_SUFFIX}`)));
+    const nf4Aux = (n: string): string | null => {
+      for (const sfx of [QUANT_STATE_SUFFIX, '.quant_map', '.absmax', '.nested_absmax', '.nested_quant_map']) {
+        if (n.endsWith(sfx) && nf4.has(n.slice(0, -sfx.length))) return n.slice(0, -sfx.length);
+      }
+      return null;
+    };
+    const packed: ModelInfo['packed'] = nf4.size > 0 ? { weights: 0, parameters: 0, bytes: 0 } : null;
     for (const n of names) {
       const info = ckpt.info(n);
       dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
-      entries.push([n, info.numel]);
+      if (nf4.has(n)) {
+        const logical = readQuantState(ckpt, n).shape.reduce((a, b) => a * b, 1);
+        packed!.weights++;
+        packed!.parameters += logical;
+        packed!.bytes += info.byteLength;
+        entries.push([n, logical]);
+      } else if (nf4Aux(n) !== null) {
+        packed!.bytes += info.byteLength;
+      } else entries.push([n, info.numel]);
     }
     let fileBytes = 0;
     for (const f of ckpt.files) fileBytes += fs.statSync(f).size;
@@ -115,6 +143,7 @@ export function inspectModel(dir: string): ModelInfo {
       files: [...ckpt.files],
       tensors: names.length,
       extensions: Object.keys(config.extensions),
+      packed,
     };
   } finally {
     ckpt.close();

@@ -65,6 +65,11 @@ export class SparseMoeBlock extends Module {
     if (layout.rows !== rows) {
       throw new Error(`router '${router.spec.name}' reads ${layout.rows} router rows for ${this.numExperts} experts, but layer ${this.layerIndex} has ${rows} (gate ${this.gate.outFeatures}${this.gate2 ? ` + gate2 ${this.gate2.outFeatures}` : ''})`);
     }
+    // a k beyond the experts it chooses from would silently run as top-(rows)
+    const k = (router.spec as { k?: unknown }).k;
+    if (typeof k === 'number' && k > layout.rows) {
+      throw new Error(`router '${router.spec.name}': k = ${k} is more than the ${layout.rows} experts layer ${this.layerIndex} chooses from`);
+    }
   }
 
   /**
