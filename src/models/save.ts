@@ -22,6 +22,11 @@ export interface SaveOptions {
    * special_tokens_map.json), so the directory is complete for generate / eval / transformers.
    */
   tokenizer?: MoeTokenizer | null;
+  /**
+   * Write moe-tune's remote code even when transformers has the architecture (export-job: the job's training loop
+   * reads the routing records and PEFT targets the per-expert linears of our modeling file).
+   */
+  alwaysRemoteCode?: boolean;
 }
 
 /** Every parameter of the model by its Hugging Face key (tied weights appear once). */
@@ -40,9 +45,10 @@ export function stateDict(model: CausalLM): [string, Float32Array, readonly numb
  * config.json as transformers writes it (floats kept floats, `dtype` of the tensors), and for an architecture
  * transformers does not have, the remote code (see remote-code.ts) it needs to load.
  */
-export function modelDirFiles(model: CausalLM, storageDtype: string, extra: (cfg: Record<string, unknown>) => void = () => {}): Record<string, string> {
+export function modelDirFiles(model: CausalLM, storageDtype: string, extra: (cfg: Record<string, unknown>) => void = () => {},
+  alwaysRemoteCode = false): Record<string, string> {
   let cfg = configToJson(model.config, storageDtype);
-  const remote = remoteCodeReason(model.config) !== null;
+  const remote = alwaysRemoteCode || remoteCodeReason(model.config) !== null;
   if (remote) cfg = toRemoteCodeConfig(cfg, model);
   extra(cfg);
   return { 'config.json': pythonConfigJsonDumps(cfg), ...(remote ? remoteCodeFiles() : {}) };
@@ -55,7 +61,7 @@ export async function saveModel(model: CausalLM, dir: string, opts: SaveOptions 
     throw new Error(`saveModel ${dir}: module '${packed[0]}' holds 4-bit weights that a plain checkpoint cannot store (use saveQuantizedModel, or dequantizeModel first)`);
   }
   await withAtomicDir(dir, async (tmp) => {
-    for (const [name, content] of Object.entries({ ...opts.extraFiles, ...modelDirFiles(model, dtype) })) {
+    for (const [name, content] of Object.entries({ ...opts.extraFiles, ...modelDirFiles(model, dtype, undefined, opts.alwaysRemoteCode) })) {
       writeFileAtomic(path.join(tmp, name), content);
     }
     opts.tokenizer?.save(tmp);

@@ -138,7 +138,7 @@ export async function exportJob(resolved: ResolvedRecipe, o: ExportJobOptions): 
     const modelDir = path.join(tmp, 'model');
     const { model, surgeryReport } = await buildFinetuneModel(resolved, p, seed, log, {
       beforeLora: async (m) => {
-        await saveModel(m, modelDir);
+        await saveModel(m, modelDir, { alwaysRemoteCode: true });
         p.tok?.save(modelDir);
       },
     });
