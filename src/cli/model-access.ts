@@ -10,13 +10,21 @@ import { requireModelDir } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { ModelConfig } from '../models/config.js';
 import { loadModel } from '../models/load.js';
-import { isQuantizedModelDir, loadModelQuantized } from '../quant/index.js';
+import { buildSkeleton, isQuantizedModelDir, loadModelQuantized } from '../quant/index.js';
 import { createRouter, parseRouterSpec } from '../routers/registry.js';
 import type { Router } from '../routers/router.js';
 
-/** Loads a model directory: float weights, or a saved 4-bit (NF4) model as such. */
-export function openModel(dir: string): { model: CausalLM; config: ModelConfig; quantized: boolean } {
+/**
+ * Loads a model directory: float weights, or a saved 4-bit (NF4) model as such. First the preflight
+ * (quant/skeleton.ts): the model is built from config.json and the safetensors headers alone
+ * (names and shapes checked as the load checks them) and `check`, when given, runs on that
+ * skeleton (e.g. the surgery passes a command will apply), so a mismatch fails before any weight
+ * is read.
+ */
+export function openModel(dir: string, check?: (skeleton: CausalLM) => void): { model: CausalLM; config: ModelConfig; quantized: boolean } {
   requireModelDir(dir);
+  const skeleton = buildSkeleton(dir);
+  check?.(skeleton.model);
   if (isQuantizedModelDir(dir)) {
     const q = loadModelQuantized(dir);
     return { model: q.model, config: q.config, quantized: true };

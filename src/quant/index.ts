@@ -11,6 +11,7 @@ export {
   quantizeModel, dequantizeModel, quantizedModelStats, nf4Sites, layerSites, type Nf4Site, type LayerSite, isQuantTarget, matchesPattern, DEFAULT_QUANT_SKIP,
   type ModulePattern, type QuantizeModelOptions, type QuantizeModelResult,
 } from './quantize-model.js';
+export { buildSkeleton, zeroViews, zeroWeightSource, type Skeleton } from './skeleton.js';
 export { nf4Tensors, nf4TensorNames, readNf4Weight, readQuantState, quantStateJson, pythonFloatRepr, QUANT_STATE_SUFFIX } from './quant-state-io.js';
 export {
   loadModelQuantized, saveQuantizedModel, isQuantizedModelDir, quantizationConfigOf, quantizationConfigJson,

@@ -3,11 +3,11 @@
  * (run-finetune.ts) and `moe-tune export-job` (export-job.ts), so both engines see the same data
  * and start from the same weights: the base model source, the tokenizer, the packed train and
  * held-out sequences (prepareFinetune), and per seed the model with the recipe's surgery passes,
- * LoRA and router applied (buildFinetuneModel).
+ * LoRA and router applied (buildFinetuneModel). prepareFinetune starts with the preflight
+ * (preflight.ts): the recipe checked against the model's headers before any weight is read.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { applySurgery, formatSurgeryReport } from '../adapters/index.js';
 import { loadBrownCorpus } from '../data/brown-corpus.js';
 import { byteLevelTokenizerConfig, trainByteLevelBpe } from '../data/bpe-trainer.js';
 import type { TokenizedDocument } from '../data/documents.js';
@@ -17,14 +17,14 @@ import { resolveChatTemplate } from '../data/chat-templates.js';
 import type { TokenIdsOnly } from '../data/jsonl-dataset.js';
 import { MoeTokenizer } from '../data/tokenizer.js';
 import { requireModelDir } from '../io/index.js';
-import { applyLora, editModelConfig, moeTuneOf } from '../lora/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { createModel } from '../models/create.js';
 import { loadModel, loadModelConfig } from '../models/load.js';
 import { isQuantizedModelDir, loadModelQuantized, quantizeModel } from '../quant/index.js';
 import { Tensor } from '../tensor/index.js';
 import { writeBrownSamplesJsonl } from './brown-samples.js';
-import { loraTargetsOf } from './compile.js';
+import { adaptBase, adaptLora } from './adapt-model.js';
+import { preflightFinetune } from './preflight.js';
 import type { ResolvedRecipe } from './load-recipe.js';
 import type { Recipe } from './schema.js';
 
@@ -107,16 +107,6 @@ function dataFilesOf(r: Recipe, given: readonly string[] | null | undefined, run
   return [file];
 }
 
-function requireDataFile(file: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new Error(`${file}: data file not found`);
-  }
-  if (!st.isFile()) throw new Error(`${file}: not a file (expected a JSONL or text data file)`);
-}
-
 export function loadBase(r: Recipe, base: BaseSource, tok: MoeTokenizer | null, seed: number): CausalLM {
   const q = r.quantization;
   const qopts = { doubleQuant: q.double_quant, blockSize: q.block_size, ...(q.skip ? { skip: q.skip } : {}) };
@@ -153,8 +143,9 @@ export interface PreparedFinetune {
 
 export async function prepareFinetune(resolved: ResolvedRecipe, o: FinetuneSetupOptions, log: (l: string) => void): Promise<PreparedFinetune> {
   const r = resolved.recipe;
-  for (const f of o.dataFiles ?? []) requireDataFile(f);
-  if (r.data.source === 'files' && !(o.dataFiles && o.dataFiles.length)) for (const f of r.data.files) requireDataFile(f);
+  // before any weight (or data) is read: the recipe against the headers, the data files exist
+  const pre = preflightFinetune(resolved, { modelDir: o.modelDir, dataFiles: o.dataFiles });
+  if (pre.modelDir) log(`preflight: the recipe fits ${pre.modelDir} (${(pre.checkpointBytes / 1e9).toFixed(2)} GB of tensors), checked in ${pre.seconds.toFixed(2)} s`);
   const base = baseOf(r, o.modelDir);
   fs.mkdirSync(o.runDir, { recursive: true });
   const tok = tokenizerOf(r, base, o.runDir, log);
@@ -198,24 +189,11 @@ export async function buildFinetuneModel(resolved: ResolvedRecipe, p: PreparedFi
   hooks: BuildModelHooks = {}): Promise<BuiltFinetuneModel> {
   const r = resolved.recipe;
   const model = loadBase(r, p.base, p.tok, seed);
-  let surgeryReport: string[] = [];
-  const passes = resolved.compiled.passes();
-  if (passes.length > 0) {
-    const { report } = applySurgery(model, passes, { seed, ...(p.eval ? { batch: firstBatch(p.eval, 4) } : {}) });
-    surgeryReport = formatSurgeryReport(report);
-    for (const line of surgeryReport) log(`surgery: ${line}`);
-  }
-  const router = resolved.compiled.router();
-  if (router) {
-    if (model.moeBlocks().length === 0) throw new Error(`router: ${model.config.architecture} has no MoE layers to route`);
-    model.setRouter(router);
-    editModelConfig(model, (json) => { moeTuneOf(json)['router'] = resolved.compiled.routerSpec; }, 'router');
-  }
+  // the same functions run on the preflight skeleton (preflight.ts)
+  const surgeryReport = adaptBase(model, resolved, { seed, ...(p.eval ? { batch: firstBatch(p.eval, 4) } : {}) });
+  for (const line of surgeryReport) log(`surgery: ${line}`);
   await hooks.beforeLora?.(model);
-  if (r.lora) {
-    const l = r.lora;
-    const res = applyLora(model, { targets: loraTargetsOf(l.targets), exclude: l.exclude ? loraTargetsOf(l.exclude) : null, r: l.r, alpha: l.alpha, dropout: l.dropout, rslora: l.rslora, seed });
-    log(`LoRA r ${l.r} on ${res.modules.length} linears (+${res.added} parameters)`);
-  }
+  const lora = adaptLora(model, resolved, { seed });
+  if (lora) log(lora);
   return { model, surgeryReport };
 }

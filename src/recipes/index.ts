@@ -13,3 +13,5 @@ export { runPretrainRecipe, type RecipeRunOptions, type PretrainRecipeResult, ty
 export { runFinetuneRecipe, type FinetuneRunOptions, type FinetuneRecipeResult, type FinetuneSeedResult } from './run-finetune.js';
 export { exportJob, JOB_TEMPLATE_DIR, type ExportJobOptions, type ExportJobResult, type JobSpec } from './export-job.js';
 export { buildFinetuneModel, prepareFinetune, type FinetuneSetupOptions, type PreparedFinetune } from './finetune-setup.js';
+export { preflightFinetune, requireDataFile, type PreflightOptions, type PreflightReport } from './preflight.js';
+export { adaptBase, adaptLora, type AdaptOptions } from './adapt-model.js';

@@ -91,8 +91,10 @@ function evalAction(opts: EvalOptions): void {
   requireFile(opts.data, 'data file');
   const router = opts.router ? routerOption(opts.router) : undefined;
   const t0 = performance.now();
-  const { model, config } = openModel(opts.model);
-  if (router && model.moeBlocks().length === 0) throw new Error(`--router: ${opts.model} is a dense model (${config.architecture}); routers apply to MoE layers`);
+  const denseRouter = (m: CausalLM): void => {
+    if (router && m.moeBlocks().length === 0) throw new Error(`--router: ${opts.model} is a dense model (${m.config.architecture}); routers apply to MoE layers`);
+  };
+  const { model, config } = openModel(opts.model, denseRouter);
   const runner = taskRunner(model, opts.model, opts.data, opts.task, {
     batch: opts.batch, delimiter: opts.delimiter, quiet: opts.json,
     ...(opts.chatTemplate ? { chatTemplate: opts.chatTemplate } : {}), ...(opts.columns ? { columns: opts.columns } : {}), ...(opts.format ? { format: opts.format } : {}),

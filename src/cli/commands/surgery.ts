@@ -45,7 +45,8 @@ async function surgeryAction(o: SurgeryCliOptions): Promise<void> {
       throw new Error(`--pass '${spec}': ${(err as Error).message}`);
     }
   });
-  const { model, config } = openModel(o.model);
+  // the passes are checked and applied on the skeleton first (quant/skeleton.ts): a pass that does not fit fails before the load
+  const { model, config } = openModel(o.model, (skeleton) => applySurgery(skeleton, passes, { seed: o.seed }));
   const batch = o.data ? { ids: stepZeroBatch(o.data, o.model, config.vocabSize, o.batch) } : undefined;
   const { report } = applySurgery(model, passes, { seed: o.seed, batch });
   await writeModelDir(model, o.out, { force: o.force, tokenizerFrom: hasTokenizer(o.model) ? o.model : null });
