@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/lora/index.js';
-import { auxSpecsFor, buildVariant, evalIds, VARIANTS, type Measured } from './helpers/interop-variants.js';
+import { ADAPTER_VARIANTS, auxSpecsFor, buildAdapterVariant, buildVariant, evalIds, VARIANTS, type Measured } from './helpers/interop-variants.js';
 import { python4, python5, repoRoot, runPythonJson, type PythonTool } from './helpers/python.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -38,15 +38,18 @@ export function compare(ours: Measured, theirs: PyResult): { nllRel: number; loa
 describe.skipIf(available.length === 0)('transformers remote code computes what moe-tune computes', () => {
   const ids = evalIds();
   const built = new Map<string, { dir: string; measured: Measured }>();
+  const adapters = new Map<string, Awaited<ReturnType<typeof buildAdapterVariant>>>();
   const results = new Map<string, Map<string, PyResult>>();
 
   beforeAll(async () => {
     const root = makeTmpDir('interop-remote');
     for (const v of VARIANTS) built.set(v.name, await buildVariant(v, root, ids));
-    const jobs = VARIANTS.flatMap((v) => {
+    for (const v of ADAPTER_VARIANTS) adapters.set(v.name, await buildAdapterVariant(v, root, ids));
+    const jobs: unknown[] = VARIANTS.flatMap((v) => {
       const { dir } = built.get(v.name)!;
       return [{ dir, mode: 'remote', ids, aux: auxSpecsFor(v) }, { dir, mode: 'refuse', ids }];
     });
+    for (const a of adapters.values()) jobs.push({ dir: a.adapter, base: a.base, mode: 'peft', ids }, { dir: a.merged, mode: 'plain', ids });
     const jobsFile = path.join(root, 'jobs.json');
     fs.writeFileSync(jobsFile, JSON.stringify(jobs));
     const script = path.join(repoRoot, 'test', 'python', 'eval_dirs.py');
@@ -72,6 +75,17 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
         else {
           const c = compare(b.measured, r);
           rows.push(`| ${v.kind} | ${version} | yes | ${c.nllRel.toExponential(2)} | ${c.loadErr.toExponential(2)} | ${refused} |`);
+        }
+      }
+    }
+    for (const v of ADAPTER_VARIANTS) {
+      const a = adapters.get(v.name);
+      if (!a) continue;
+      for (const [version, m] of results) {
+        for (const [mode, dir, label] of [['peft', a.adapter, v.kind], ['plain', a.merged, `plain merge (${v.name})`]] as const) {
+          const r = m.get(`${mode}:${dir}`);
+          rows.push(r?.ok ? `| ${label} | ${version} | yes | ${(Math.abs(r.nll! - a.measured.nll) / a.measured.nll).toExponential(2)} | n/a | n/a (plain) |`
+            : `| ${label} | ${version} | no: ${r?.error ?? '?'} | | | |`);
         }
       }
     }
@@ -101,6 +115,23 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
       }
       // a routing module per MoE layer / Mo-LoRA linear was compared (not an empty list)
       expect(measured.load.length).toBeGreaterThan(0);
+    });
+  }
+
+  for (const v of ADAPTER_VARIANTS) {
+    it(`${v.kind}: PEFT + the adapter and transformers on the merged checkpoint reproduce moe-tune's merged NLL`, () => {
+      const a = adapters.get(v.name)!;
+      if (v.trainable.includes('routers')) {
+        // the router and norms trained in full are in the adapter, under transformers 4 and 5 paths
+        expect(a.modulesToSave).toEqual(expect.arrayContaining(['model.layers.0.block_sparse_moe.gate', 'model.layers.0.mlp.gate', 'model.layers.1.input_layernorm']));
+      } else expect(a.modulesToSave).toBeNull();
+      for (const [version, m] of results) {
+        for (const mode of ['peft', 'plain'] as const) {
+          const r = m.get(`${mode}:${mode === 'peft' ? a.adapter : a.merged}`)!;
+          expect(r.error ?? null, `transformers ${version} ${mode}`).toBeNull();
+          expect(Math.abs(r.nll! - a.measured.nll) / a.measured.nll, `transformers ${version} ${mode}: NLL ${r.nll} vs moe-tune ${a.measured.nll}`).toBeLessThan(1e-5);
+        }
+      }
     });
   }
 });

@@ -4,6 +4,12 @@
  * (metadata {"format": "pt"}) with keys `base_model.model.<module path>.lora_A.weight` [r, in] and
  * `base_model.model.<module path>.lora_B.weight` [out, r] (our module paths are transformers'), so
  * `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), dir)` loads it.
+ *
+ * Modules that trained in full next to the LoRA (a router `gate`, norms, embeddings: `trained` names their
+ * parameters) go in as PEFT's modules_to_save, under PEFT's keys `base_model.model.<module path>.weight`, so
+ * PEFT computes the trained model, not the base with the LoRA alone. transformers 5 names a Mixtral MoE block
+ * `mlp` where transformers 4 (and the checkpoint) say `block_sparse_moe`: such modules are written under both
+ * paths, and each version finds its own (the other is ignored).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +41,43 @@ export interface PeftExportOptions {
    * moe-tune's: surgery extensions and architectures beyond transformers' own are then allowed.
    */
   remoteCodeBase?: boolean;
+  /**
+   * Names of every parameter that trained (the trainer's selection). Those outside the LoRA adapters are
+   * saved whole as modules_to_save; when one cannot be (a LoRA-wrapped linear's own weight, an expert of a
+   * fused transformers-5 MoE) the export refuses, saying why.
+   */
+  trained?: readonly string[] | null;
+}
+
+/** Module path and parameter name of a parameter key (`a.b.weight` -> [`a.b`, `weight`]). */
+function splitParam(name: string): [string, string] {
+  const i = name.lastIndexOf('.');
+  return [name.slice(0, i), name.slice(i + 1)];
+}
+
+/**
+ * The module paths of `trained` parameters outside the LoRA adapters (sorted), or the reason a PEFT adapter
+ * cannot hold them.
+ */
+export function fullyTrainedModules(model: CausalLM, trained: readonly string[]): { modules: string[] } | { reason: string } {
+  const loraPaths = loraModules(model).map(([p]) => p);
+  const modules = new Set<string>();
+  for (const name of trained) {
+    if (/(^|\.)lora_(A|B)\.weight$/.test(name)) continue;
+    const [mod] = splitParam(name);
+    if (loraPaths.includes(mod)) return { reason: `${name} trained in full on a module that also has a LoRA adapter (PEFT cannot save both for one module)` };
+    if (/\.experts\.\d+\./.test(mod) && model.config.architecture === 'MixtralForCausalLM') {
+      return { reason: `${name} trained in full: transformers 5 fuses Mixtral's experts into one parameter, so PEFT cannot save one expert as a module` };
+    }
+    modules.add(mod);
+  }
+  return { modules: [...modules].sort() };
+}
+
+/** The transformers-5 path of a module when it differs (Mixtral: `block_sparse_moe` is `mlp`), else null. */
+function transformers5Path(model: CausalLM, modulePath: string): string | null {
+  if (model.config.architecture !== 'MixtralForCausalLM' || !modulePath.includes('.block_sparse_moe.')) return null;
+  return modulePath.replace('.block_sparse_moe.', '.mlp.');
 }
 
 export interface PeftExportResult {
@@ -46,6 +89,21 @@ export interface PeftExportResult {
 
 function loraModules(model: CausalLM): [string, LoraLinear][] {
   return model.namedModules().filter((e): e is [string, LoraLinear] => e[1] instanceof LoraLinear);
+}
+
+/**
+ * Why a PEFT adapter cannot express this trained model (null: it can): Mo-LoRA, surgery that changed the
+ * architecture, a base transformers does not have, or a fully trained module PEFT cannot save.
+ */
+export function peftAdapterBlocker(model: CausalLM, trained: readonly string[] = []): string | null {
+  const c = model.config;
+  if (!c.extensions.lora || loraModules(model).length === 0) return `${c.architecture} has no LoRA adapters`;
+  if (moLoraLayers(model).length > 0) return 'Mo-LoRA layers have no PEFT format';
+  const others = Object.keys(c.extensions).filter((k) => k !== 'lora' && (c.extensions as Record<string, unknown>)[k] !== undefined);
+  if (others.length > 0) return `surgery changed the architecture (moe_tune.${others.join(', moe_tune.')}), which a LoRA adapter on the base model cannot express`;
+  if (!TRANSFORMERS_ARCHITECTURES.includes(c.architecture)) return `${c.architecture} is not a transformers architecture`;
+  const full = fullyTrainedModules(model, trained);
+  return 'reason' in full ? full.reason : null;
 }
 
 export async function exportPeftAdapter(model: CausalLM, dir: string, opts: PeftExportOptions = {}): Promise<PeftExportResult> {
@@ -72,6 +130,9 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
     const extra = again.find((p) => !paths.includes(p)) ?? paths.find((p) => !again.includes(p));
     throw new Error(`${where}: target_modules ${JSON.stringify(targetModules)} would select a different set of modules than the adapted ones (e.g. ${extra})`);
   }
+  const full = fullyTrainedModules(model, opts.trained ?? []);
+  if ('reason' in full) throw new Error(`${where}: ${full.reason}; save the whole model with saveModel instead`);
+  const saveNames = full.modules.flatMap((m) => [m, transformers5Path(model, m)].filter((x): x is string => x !== null)).sort();
   const config = peftAdapterConfig({
     r: lora.r,
     loraAlpha: lora.alpha,
@@ -83,11 +144,22 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
     baseModelNameOrPath: opts.baseModelNameOrPath ?? null,
     revision: opts.revision ?? null,
   });
+  config['modules_to_save'] = saveNames.length > 0 ? saveNames : null;
   const dtype = opts.dtype ?? 'F32';
   const tensors = mods.flatMap(([p, m]) => [
     { name: `${PEFT_KEY_PREFIX}${p}.lora_A.weight`, dtype, shape: m.lora_A.weight.shape, data: Float32Array.from(m.lora_A.weight.f) },
     { name: `${PEFT_KEY_PREFIX}${p}.lora_B.weight`, dtype, shape: m.lora_B.weight.shape, data: Float32Array.from(m.lora_B.weight.f) },
   ]);
+  const params = new Map(model.namedParameters());
+  for (const m of full.modules) {
+    for (const [name, t] of params) {
+      const [mod, leaf] = splitParam(name);
+      if (mod !== m) continue;
+      for (const p of [m, transformers5Path(model, m)]) {
+        if (p !== null) tensors.push({ name: `${PEFT_KEY_PREFIX}${p}.${leaf}`, dtype, shape: t.shape, data: Float32Array.from(t.f) });
+      }
+    }
+  }
   await withAtomicDir(dir, (tmp) => {
     writeJsonAtomic(path.join(tmp, PEFT_CONFIG_FILE), config);
     writeSafetensors(path.join(tmp, PEFT_WEIGHTS_FILE), tensors, { format: 'pt' });
@@ -126,9 +198,27 @@ export function importPeftAdapter(model: CausalLM, dir: string): PeftImportResul
     expected.set(`${PEFT_KEY_PREFIX}${p}.lora_A.weight`, [opts.r, m.inFeatures]);
     expected.set(`${PEFT_KEY_PREFIX}${p}.lora_B.weight`, [m.outFeatures, opts.r]);
   }
+  // modules_to_save: whole modules (weights that trained in full), by the model's own path or transformers 5's
+  const params = new Map(model.namedParameters());
+  const fullKeys = new Map<string, string>();
   const file = SafetensorsFile.open(wPath);
   try {
     for (const name of file.names()) {
+      if (expected.has(name) || !name.startsWith(PEFT_KEY_PREFIX) || /\.lora_(A|B)\.weight$/.test(name)) continue;
+      const key = name.slice(PEFT_KEY_PREFIX.length);
+      const own = params.has(key) ? key : model.config.architecture === 'MixtralForCausalLM' ? key.replace(/\.mlp\.(?=gate\.)/, '.block_sparse_moe.') : key;
+      const t = params.get(own);
+      if (!t) continue;
+      if (own !== key && file.has(`${PEFT_KEY_PREFIX}${own}`)) continue; // the transformers-5 copy of a module also saved under our path
+      const info = file.info(name);
+      if (info.shape.length !== t.shape.length || info.shape.some((d, i) => d !== t.shape[i])) {
+        throw new Error(`${wPath}: tensor '${name}' (modules_to_save) has shape ${shapeStr(info.shape)}, expected ${shapeStr(t.shape)}`);
+      }
+      fullKeys.set(name, own);
+    }
+    for (const name of file.names()) {
+      if (fullKeys.has(name)) continue;
+      if (!expected.has(name) && /^base_model\.model\..*\.mlp\.gate\.(weight|bias)$/.test(name) && model.config.architecture === 'MixtralForCausalLM') continue;
       const shape = expected.get(name);
       if (!shape) {
         const hint = name.startsWith(PEFT_KEY_PREFIX) ? 'matches no module that target_modules selects' : `does not start with '${PEFT_KEY_PREFIX}'`;
@@ -142,6 +232,7 @@ export function importPeftAdapter(model: CausalLM, dir: string): PeftImportResul
     for (const name of expected.keys()) {
       if (!file.has(name)) throw new Error(`${wPath}: missing tensor '${name}' (target_modules selects its module)`);
     }
+    for (const [name, own] of fullKeys) params.get(own)!.f.set(file.readFloat32(name));
     const res = applyLora(model, opts);
     for (const p of res.modules) {
       const m = model.getModule(p) as LoraLinear;

@@ -81,7 +81,7 @@ function isEmpty(v: unknown): boolean {
 
 /** Options that change the adapter's math and that we do not implement: must be absent, null, false or empty. */
 const UNSUPPORTED_OPTIONS: readonly string[] = [
-  'use_dora', 'fan_in_fan_out', 'modules_to_save', 'rank_pattern', 'alpha_pattern', 'layer_replication', 'lora_bias',
+  'use_dora', 'fan_in_fan_out', 'rank_pattern', 'alpha_pattern', 'layer_replication', 'lora_bias',
   'use_qalora', 'target_parameters', 'trainable_token_indices', 'alora_invocation_tokens', 'use_bdlora', 'arrow_config',
   'megatron_config', 'velora_config', 'monteclora_config',
 ];

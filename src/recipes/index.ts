@@ -10,7 +10,7 @@ export { trainerConfigOf, stepsOf, seedRunDir } from './trainer-config.js';
 export { brownSamples, writeBrownSamplesJsonl, type BrownSampleOptions } from './brown-samples.js';
 export { sweepPerplexity, packedRows, type SweepRun } from './eval-sweep.js';
 export { runPretrainRecipe, type RecipeRunOptions, type PretrainRecipeResult, type PretrainSeedResult } from './run-pretrain.js';
-export { runFinetuneRecipe, type FinetuneRunOptions, type FinetuneRecipeResult, type FinetuneSeedResult } from './run-finetune.js';
+export { runFinetuneRecipe, recordedRecipe, type FinetuneRunOptions, type FinetuneRecipeResult, type FinetuneSeedResult } from './run-finetune.js';
 export { exportJob, JOB_TEMPLATE_DIR, type ExportJobOptions, type ExportJobResult, type JobSpec } from './export-job.js';
 export { buildFinetuneModel, prepareFinetune, type FinetuneSetupOptions, type PreparedFinetune } from './finetune-setup.js';
 export { preflightFinetune, requireDataFile, type PreflightOptions, type PreflightReport } from './preflight.js';

@@ -12,7 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { exportPeftAdapter } from '../convert/index.js';
+import { exportPeftAdapter, peftAdapterBlocker } from '../convert/index.js';
+import { remoteCodeReason } from '../models/remote-code.js';
 import { writeJsonAtomic } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { EvalResult } from '../train/evaluate.js';
@@ -24,7 +25,21 @@ import type { RecipeRunOptions } from './run-pretrain.js';
 import { seedRunDir, stepsOf, trainerConfigOf } from './trainer-config.js';
 import { recipeExtra, writeResolvedRecipe } from './write-recipe.js';
 
-export interface FinetuneRunOptions extends RecipeRunOptions, FinetuneSetupOptions {}
+export interface FinetuneRunOptions extends RecipeRunOptions, FinetuneSetupOptions {
+  /**
+   * The model as the user named it (a Hub id, or a directory): recorded as base_model in recipe.yaml /
+   * recipe.json, the checkpoints and adapter_config.json, so every output names the model actually used and
+   * `train --recipe RUN/recipe.yaml` re-runs on it. Default: modelDir (absolute), else the recipe's base_model.
+   */
+  modelRef?: string | null;
+}
+
+/** The recipe as run: base_model is the model actually used (--model wins over the recipe). */
+export function recordedRecipe(resolved: ResolvedRecipe, o: Pick<FinetuneRunOptions, 'modelRef' | 'modelDir'>): ResolvedRecipe {
+  const used = o.modelRef ?? (o.modelDir ? path.resolve(o.modelDir) : null);
+  if (!used || used === resolved.recipe.base_model) return resolved;
+  return { ...resolved, recipe: { ...resolved.recipe, base_model: used } as ResolvedRecipe['recipe'] };
+}
 
 export interface FinetuneSeedResult {
   seed: number;
@@ -32,6 +47,8 @@ export interface FinetuneSeedResult {
   /** RUN_DIR/final/model; null when the run was interrupted (its checkpoint is the output). */
   modelDir: string | null;
   adapterDir: string | null;
+  /** Why no PEFT adapter was written for a LoRA run (the whole model is the output), or null. */
+  adapterSkipped: string | null;
   metricsPath: string;
   steps: number;
   stopped: boolean;
@@ -52,7 +69,8 @@ export interface FinetuneRecipeResult {
   skippedLines: number;
 }
 
-export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRunOptions): Promise<FinetuneRecipeResult> {
+export async function runFinetuneRecipe(given: ResolvedRecipe, o: FinetuneRunOptions): Promise<FinetuneRecipeResult> {
+  const resolved = recordedRecipe(given, o);
   const r = resolved.recipe;
   if (r.kind !== 'finetune') throw new Error(`${resolved.file}: kind is ${r.kind}; use moe-tune pretrain for pretraining recipes`);
   const log = o.log ?? (() => {});
@@ -86,12 +104,15 @@ export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRun
     const modelDir = res.outputDir === null ? null : path.join(res.outputDir, 'model');
     if (p.tok && modelDir) p.tok.save(modelDir);
     let adapterDir: string | null = null;
-    if (res.outputDir && model.config.extensions.lora && Object.keys(model.config.extensions).every((k) => k === 'lora' || (model.config.extensions as Record<string, unknown>)[k] === undefined)) {
-      try {
+    let adapterSkipped: string | null = null;
+    if (res.outputDir && model.config.extensions.lora) {
+      const blocker = peftAdapterBlocker(model, [...res.trainer.params.keys()]);
+      if (blocker === null) {
         adapterDir = path.join(res.outputDir, 'adapter');
-        await exportPeftAdapter(model, adapterDir, { baseModelNameOrPath: r.base_model ?? o.modelDir ?? null, force: true });
-      } catch {
-        adapterDir = null; // not a transformers architecture: the whole model is the output
+        await exportPeftAdapter(model, adapterDir, { baseModelNameOrPath: r.base_model ?? null, force: true, trained: [...res.trainer.params.keys()] });
+      } else {
+        adapterSkipped = `no final/adapter: ${blocker}; the trained model is ${modelDir ?? runDir}${remoteCodeReason(model.config) ? ' (transformers: AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True))' : ''}`;
+        log(adapterSkipped);
       }
     }
     const ev = (e: EvalResult | null): Record<string, number | null> | null => (e ? { loss: e.loss, ppl: e.ppl, tokens: e.tokens, load: e.load } : null);
@@ -108,7 +129,7 @@ export async function runFinetuneRecipe(resolved: ResolvedRecipe, o: FinetuneRun
     }
     for (const s of seeds) s.model = null;
     seeds.push({
-      seed, runDir, modelDir, adapterDir, metricsPath: res.metricsPath, steps: res.train.step, stopped: res.train.stopped,
+      seed, runDir, modelDir, adapterDir, adapterSkipped, metricsPath: res.metricsPath, steps: res.train.step, stopped: res.train.stopped,
       evalBefore: res.evalBefore, evalAfter: res.evalAfter, surgeryReport, sweep, model,
     });
   }

@@ -123,3 +123,39 @@ export async function buildVariant(v: Variant, root: string, ids: number[][]): P
   // moe-tune's numbers on the saved model, freshly loaded (a random-drop router starts its streams anew, as in Python)
   return { dir, measured: measure(loadModel(dir).model, ids, auxSpecsFor(v)) };
 }
+
+export interface AdapterVariant {
+  name: string;
+  kind: string;
+  /** LoRA surgery spec. */
+  lora: string;
+  trainable: string[];
+}
+
+export const ADAPTER_VARIANTS: AdapterVariant[] = [
+  { name: 'adapter', kind: 'PEFT adapter (LoRA)', lora: 'lora:r=4,alpha=8,targets=q_proj|v_proj|o_proj', trainable: ['lora'] },
+  { name: 'adapter-router', kind: 'PEFT adapter + trained router (modules_to_save)', lora: 'lora:r=4,alpha=8,targets=q_proj|v_proj', trainable: ['lora', 'routers', 'norms'] },
+];
+
+/**
+ * A Mixtral saved plain (the base), LoRA trained on it (with routers / norms in full when asked), exported as a
+ * PEFT adapter, and merged into a plain checkpoint; moe-tune's NLL of the merged model.
+ */
+export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: number[][]): Promise<{ base: string; adapter: string; merged: string; measured: Measured; modulesToSave: unknown }> {
+  const { exportPeftAdapter, saveMergedModel } = await import('../../src/convert/index.js');
+  const model = createModel(tinyMixtralConfig(), { seed: 6, std: 0.08 });
+  const base = path.join(root, `${v.name}-base`);
+  await saveModel(model, base, { force: true });
+  applySurgery(model, [parseSurgerySpec(v.lora)]);
+  const trainer = new Trainer({
+    model, runDir: path.join(root, `${v.name}-run`),
+    train: packedBatchSource(tinyPacked(16, 16), { batchSize: 2, seed: 7 }),
+    config: { steps: 3, lr: 2e-2, warmupSteps: 0, seed: 11, trainable: v.trainable, evalEvery: 0, checkpointEvery: 0 },
+  });
+  await trainer.run();
+  const adapter = path.join(root, `${v.name}-adapter`);
+  const res = await exportPeftAdapter(model, adapter, { baseModelNameOrPath: base, force: true, trained: [...trainer.params.keys()] });
+  const merged = path.join(root, `${v.name}-merged`);
+  await saveMergedModel(model, merged, { force: true });
+  return { base, adapter, merged, measured: measure(loadModel(merged).model, ids), modulesToSave: res.config['modules_to_save'] };
+}

@@ -4,9 +4,10 @@
  * losses). A --model that is not a local directory is pulled from the Hugging Face Hub first.
  */
 import type { Command } from 'commander';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NAMED_CHAT_TEMPLATES } from '../../data/chat-templates.js';
-import { runFinetuneRecipe } from '../../recipes/index.js';
+import { recordedRecipe, runFinetuneRecipe } from '../../recipes/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { resolveModelDir } from '../model-source.js';
 import { printJson } from '../output.js';
@@ -23,22 +24,24 @@ interface TrainCliOptions extends RecipeCliOptions {
 const f4 = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : v.toFixed(4));
 
 async function trainAction(o: TrainCliOptions): Promise<void> {
-  const resolved = resolveRecipeOption({ ...o, set: [...(o.set ?? []), ...(o.chatTemplate ? [`tokenizer.chat_template=${o.chatTemplate}`] : [])] });
+  // --model wins over the recipe's base_model everywhere the run records it (a local directory as an absolute path)
+  const modelRef = o.model ? (fs.existsSync(o.model) ? path.resolve(o.model) : o.model) : null;
+  const resolved = recordedRecipe(resolveRecipeOption({ ...o, set: [...(o.set ?? []), ...(o.chatTemplate ? [`tokenizer.chat_template=${o.chatTemplate}`] : [])] }), { modelRef });
   const r = resolved.recipe;
   if (r.kind !== 'finetune') throw new Error(`${resolved.file}: a ${r.kind} recipe; run it with moe-tune pretrain`);
-  const ref = o.model ?? r.base_model;
+  const ref = r.base_model;
   const s = trainingSession(o.out, o.resume, o.json, { recipe: resolved, allowRecipeChange: o.allowRecipeChange, what: 'moe-tune train' });
   s.log(`recipe ${r.name} (${resolved.variant}) from ${resolved.file}: ${r.paper}`);
   const res = await s.run(async () => {
     const modelDir = ref ? await resolveModelDir(ref, { endpoint: o.endpoint, cacheDir: o.cacheDir, log: s.log }) : null;
-    return runFinetuneRecipe(resolved, { runDir: o.out, modelDir, resume: o.resume, progress: s.progress, onTrainer: s.onTrainer, log: s.log });
+    return runFinetuneRecipe(resolved, { runDir: o.out, modelDir, modelRef: ref, resume: o.resume, progress: s.progress, onTrainer: s.onTrainer, log: s.log });
   });
   if (o.json) {
     printJson({
       run_dir: res.runDir, recipe: r.name, variant: resolved.variant, stopped: res.stopped, train_sequences: res.trainSequences, eval_sequences: res.evalSequences,
       skipped_lines: res.skippedLines,
       seeds: res.seeds.map((x) => ({
-        seed: x.seed, run_dir: x.runDir, model: x.modelDir, adapter: x.adapterDir, metrics: x.metricsPath, steps: x.steps, stopped: x.stopped,
+        seed: x.seed, run_dir: x.runDir, model: x.modelDir, adapter: x.adapterDir, adapter_skipped: x.adapterSkipped, metrics: x.metricsPath, steps: x.steps, stopped: x.stopped,
         eval_before: x.evalBefore, eval_after: x.evalAfter, surgery: x.surgeryReport, sweep: x.sweep?.files ?? null,
       })),
     });
@@ -51,6 +54,7 @@ async function trainAction(o: TrainCliOptions): Promise<void> {
     const a = x.evalAfter;
     if (a) process.stdout.write(`${where}eval loss ${b ? `${f4(b.loss)} -> ` : ''}${f4(a.loss)}${a.load !== null ? `, load ${b?.load != null ? `${b.load.toFixed(2)} -> ` : ''}${a.load.toFixed(2)} experts per token` : ''} after ${x.steps} steps\n`);
     process.stdout.write(`${where}model: ${x.modelDir ?? 'not written (interrupted)'}${x.adapterDir ? `  adapter (PEFT): ${x.adapterDir}` : ''}  metrics: ${x.metricsPath}  (moe-tune report ${x.runDir})\n`);
+    if (x.adapterSkipped) process.stdout.write(`${where}${x.adapterSkipped}\n`);
   }
 }
 
