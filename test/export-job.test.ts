@@ -21,7 +21,7 @@ import { auxLossOf } from '../src/recipes/compile.js';
 import type { TrainBatch, TrainBatchSource } from '../src/train/data-source.js';
 import { readMetrics, type StepMetrics } from '../src/train/metrics.js';
 import { Trainer } from '../src/train/trainer.js';
-import { runCli } from './helpers/cli.js';
+import { expectOneErrorLine, runCli } from './helpers/cli.js';
 import { python5, runPython } from './helpers/python.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -127,6 +127,17 @@ describe('export-job: the job directory reproduces moe-tune train', () => {
     await expect(exportJob(q, { jobDir: path.join(tmp, 'b') })).rejects.toThrow(/quantization.method is nf4; .* pass --set quantization.method=none/);
     expect(fs.existsSync(path.join(tmp, 'a'))).toBe(false);
     expect(fs.existsSync(path.join(tmp, 'b'))).toBe(false);
+    // the CLI: one line each
+    const bad = runCli(['export-job', '--recipe', NULL_EXPERTS, '--out', path.join(tmp, 'c'), '--processes', '3']);
+    expect(expectOneErrorLine(bad)).toMatch(/^moe-tune: train.grad_accum 2 is not a multiple of --processes 3/);
+    fs.mkdirSync(path.join(tmp, 'job', 'out'), { recursive: true });
+    const none = runCli(['import-job', path.join(tmp, 'job', 'out'), '--out', path.join(tmp, 'run')]);
+    expect(expectOneErrorLine(none)).toMatch(/no job.json here or in the parent directory/);
+    fs.writeFileSync(path.join(tmp, 'job', 'job.json'), JSON.stringify({ format: 'moe-tune-job', trainable: [] }));
+    fs.mkdirSync(path.join(tmp, 'job', 'out', 'checkpoints', 'step-000004'), { recursive: true });
+    const unfinished = runCli(['import-job', path.join(tmp, 'job', 'out'), '--out', path.join(tmp, 'run')]);
+    expect(expectOneErrorLine(unfinished)).toMatch(/trainable.safetensors: not found: the job has not finished \(newest checkpoint step-000004; run train.py again to continue\)/);
+    expect(fs.existsSync(path.join(tmp, 'run'))).toBe(false);
   });
 });
 

@@ -280,7 +280,6 @@ def main():
         fail(f"grad_accum {A} (micro-batches per step) is not a multiple of the {world} processes; "
              f"export again with --set train.grad_accum=K*{world} (and train.batch_size to keep the global batch)")
     set_seed(t["seed"])
-    torch.use_deterministic_algorithms(False)
 
     data = JobData(os.path.join(job_dir, "data"), verify=not args.no_verify_data)
     if tuple(data.order.shape[:2]) != (S, A):
@@ -295,7 +294,6 @@ def main():
     opt = torch.optim.AdamW(groups, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"], foreach=False)
     model, opt = acc.prepare(model, opt)
     fsdp = acc.distributed_type.name == "FSDP"
-    names = {id(p): n for n, p in params.items()}
     trained = [p for g in opt.param_groups for p in g["params"]]
 
     os.makedirs(out_dir, exist_ok=True)

@@ -145,7 +145,7 @@ export async function exportJob(resolved: ResolvedRecipe, o: ExportJobOptions): 
     let adapter: string | null = null;
     if (model.config.extensions.lora) {
       adapter = 'adapter';
-      await exportPeftAdapter(model, path.join(tmp, adapter), { baseModelNameOrPath: '../model', remoteCodeBase: true });
+      await exportPeftAdapter(model, path.join(tmp, adapter), { baseModelNameOrPath: 'model', remoteCodeBase: true });
     }
     // the trainer resolves every default (trainable set, no-decay, warmup, steps per epoch) exactly as `train` does
     const trainer = new Trainer({
