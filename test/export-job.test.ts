@@ -239,7 +239,7 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     console.log(`import-job + moe-tune eval: nll ${nll} vs the job's eval loss ${evalJob} (rel. ${rel(evalJob, nll).toExponential(2)})`);
   }, 900_000);
 
-  it('top-p router, LoRA, topp-balance + entropy: 10 steps on 2 processes match moe-tune', async () => {
+  it('top-p router, LoRA + norms trained in full, topp-balance + entropy: 10 steps on 2 processes match moe-tune', async () => {
     const tmp = makeTmpDir('export-job-py-topp');
     const resolved = loadRecipe(path.join(FIXTURES, 'job-top-p.yaml'));
     const run = await runFinetuneRecipe(resolved, { runDir: path.join(tmp, 'run') });
@@ -248,8 +248,22 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     await runJob(jobDir, 2);
     const ref = readMetrics(run.seeds[0]!.metricsPath);
     const job = readMetrics(path.join(jobDir, 'out', 'metrics.jsonl'));
+    const spec = JSON.parse(fs.readFileSync(path.join(jobDir, 'job.json'), 'utf8')) as JobSpec;
+    expect(spec.no_decay).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight',
+      'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight', 'model.norm.weight']);
     compareRuns(ref, job, 'top-p: moe-tune vs job', 1e-5);
     for (let i = 0; i < ref.length; i++) expect(rel(ref[i]!['topp-balance'] as number, job[i]!['topp-balance'] as number), `step ${i + 1} topp-balance`).toBeLessThanOrEqual(1e-5);
     expect(rel(ref[9]!.eval_loss!, job[9]!.eval_loss!)).toBeLessThanOrEqual(1e-5);
+  }, 600_000);
+
+  it('a shipped recipe: AdaMoE Mo-LoRA m5k2 (tiny; Mo-LoRA experts with null experts, no PEFT adapter) for 4 steps', async () => {
+    const tmp = makeTmpDir('export-job-py-molora');
+    const resolved = loadRecipe('adamoe-llama2-m5k2', { tiny: true, sets: ['train.steps=4', 'train.epochs=null', 'train.grad_accum=2', 'train.batch_size=2', 'eval.max_batches=1'] });
+    const run = await runFinetuneRecipe(resolved, { runDir: path.join(tmp, 'run') });
+    const jobDir = path.join(tmp, 'job');
+    await exportJob(resolved, { jobDir, processes: 2 });
+    expect(fs.existsSync(path.join(jobDir, 'adapter'))).toBe(false);
+    await runJob(jobDir, 2);
+    compareRuns(readMetrics(run.seeds[0]!.metricsPath), readMetrics(path.join(jobDir, 'out', 'metrics.jsonl')), 'Mo-LoRA: moe-tune vs job', 1e-5);
   }, 600_000);
 });
