@@ -1,5 +1,5 @@
 /** Hugging Face Hub client: pull into the shared cache, push a model / adapter with its card. */
-export { hubPull, checkListing, normalizeEtag, type HubPullOptions, type HubPullProgress, type HubPullResult, type PulledFile } from './pull.js';
+export { hubPull, checkListing, ListingChecker, normalizeEtag, type HubPullOptions, type HubPullProgress, type HubPullResult, type PulledFile } from './pull.js';
 export { hubPush, listLocalFiles, type HubPushOptions, type HubPushProgress, type HubPushResult, type LocalFile } from './push.js';
 export { renderModelCard, renderLoadTable, type ModelCardInput, type LoadTable } from './model-card.js';
 export { resolveToken, resolveEndpoint, hfHomeDir, tokenFilePath, DEFAULT_ENDPOINT, type ResolvedToken, type Env } from './auth.js';
@@ -10,3 +10,5 @@ export { parseRepo, repoFolderName, type RepoRef, type RepoType } from './repo-i
 export { validateRemotePath, validateRevision } from './remote-path.js';
 export { globToRegExp, matchesGlob, pathFilter } from './glob.js';
 export type { HubCallOptions } from './hub-call.js';
+export { findCachedSnapshot, hubOffline, envFlag, type CachedSnapshot, type CacheLookupOptions } from './cache-lookup.js';
+export { listTree, nextLink, JsonArrayStream, type TreeEntry, type ListTreeOptions } from './list-tree.js';

@@ -6,16 +6,26 @@
  * file list from the tree endpoint at that commit, then per missing file its download info (resolve URL, size,
  * ETag) and a ranged GET of the resolve URL. Every name the server sends is checked before anything is written: a
  * listing holding one unsafe name (`..`, absolute, backslash, NUL, ...) is refused as a whole. Files whose blob is
- * already in the cache (same content hash, same size) are not downloaded again.
+ * already in the cache (same content hash, same size) are not downloaded again; with `verify` their content is
+ * hashed first and a blob that fails is fetched again.
+ *
+ * Limits and locks: the listing is streamed (list-tree.ts: pages and entries capped, only the selected files kept);
+ * each blob is downloaded under a cross-process lock, `<cache>/.locks/<repo folder>/<blob>.lock` as huggingface_hub
+ * places it, so two pulls into one cache never write one `.incomplete` at once (the second waits, then finds the
+ * blob); the partial file is never followed if it is a link (download-blob.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { datasetInfo, fileDownloadInfo, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
+import { datasetInfo, fileDownloadInfo, modelInfo } from '@huggingface/hub';
+import { waitLock } from '../io/file-lock.js';
 import { HubError } from './hub-error.js';
 import { hubCallContext, asHubError, type HubCallOptions, type HubCallContext } from './hub-call.js';
 import { hubCacheDir, linkSnapshotFile, repoCachePaths, snapshotFilePath, writeRef } from './cache-layout.js';
 import { COMMIT_SHA, SHA256_HEX, quoteName, validateRemotePath, validateRevision } from './remote-path.js';
-import { libraryRepo, parseRepo, repoLabel, type RepoRef } from './repo-id.js';
+import { libraryRepo, parseRepo, repoFolderName, repoLabel, type RepoRef } from './repo-id.js';
+import { listTree, DEFAULT_MAX_LIST_ENTRIES, DEFAULT_MAX_LIST_PAGES, type TreeEntry } from './list-tree.js';
+import { hashFile, hashName } from './content-hash.js';
+import { findCachedSnapshot, hubOffline } from './cache-lookup.js';
 import { pathFilter } from './glob.js';
 import { downloadBlob } from './download-blob.js';
 import type { ExpectedHash } from './content-hash.js';
@@ -34,11 +44,19 @@ export interface HubPullOptions extends HubCallOptions {
   concurrency?: number;
   /** Refuse listings longer than this (default 200 000 entries). */
   maxListEntries?: number;
+  /** Refuse listings of more pages than this (default 10 000). */
+  maxListPages?: number;
+  /** Hash blobs already in the cache before using them; one that fails is downloaded again (default false). */
+  verify?: boolean;
+  /** How long to wait for another process's lock on a blob (default 10 minutes). */
+  lockTimeoutMs?: number;
+  /** Warnings: a corrupt cached blob replaced, a planted link removed, waiting for another pull's lock. */
+  onWarning?: (line: string) => void;
 }
 
 export type HubPullProgress =
   | { type: 'resolved'; repo: string; revision: string; commit: string; files: number; bytes: number }
-  | { type: 'file'; path: string; state: 'cached' | 'start' | 'bytes' | 'done'; bytes: number; total: number };
+  | { type: 'file'; path: string; state: 'cached' | 'verified' | 'start' | 'bytes' | 'done'; bytes: number; total: number };
 
 export interface PulledFile {
   /** Path inside the repo. */
@@ -67,25 +85,34 @@ interface RemoteFile {
   expected: ExpectedHash;
 }
 
-/** Checks every listed name and hash; returns the files, or throws before anything is written. */
-export function checkListing(entries: readonly ListFileEntry[], context: string): RemoteFile[] {
-  const files: RemoteFile[] = [];
-  const filePaths = new Set<string>();
-  const dirPaths = new Set<string>();
-  for (const e of entries) {
+/**
+ * Checks listing entries one at a time (names, types, sizes, hashes, duplicates, a file that is also a directory),
+ * keeping only the files `keep` selects; `finish()` returns them. Throws before anything is written.
+ */
+export class ListingChecker {
+  private readonly kept: RemoteFile[] = [];
+  private readonly filePaths = new Set<string>();
+  private readonly dirPaths = new Set<string>();
+  total = 0;
+
+  constructor(private readonly context: string, private readonly keep: (path: string) => boolean = () => true) {}
+
+  add(e: TreeEntry): void {
+    const context = this.context;
     validateRemotePath(e.path, context);
     if (e.type === 'directory') {
-      dirPaths.add(e.path);
-      continue;
+      this.dirPaths.add(e.path);
+      return;
     }
     if (e.type !== 'file') throw new HubError('protocol', `${context}: listing entry ${quoteName(e.path)} has unknown type ${quoteName(String(e.type))}`);
-    if (filePaths.has(e.path)) throw new HubError('protocol', `${context}: the file list names ${quoteName(e.path)} twice`);
-    filePaths.add(e.path);
-    if (!Number.isSafeInteger(e.size) || e.size < 0) {
+    if (this.filePaths.has(e.path)) throw new HubError('protocol', `${context}: the file list names ${quoteName(e.path)} twice`);
+    this.filePaths.add(e.path);
+    this.total++;
+    if (!Number.isSafeInteger(e.size) || e.size! < 0) {
       throw new HubError('protocol', `${context}: listing entry ${quoteName(e.path)} has invalid size ${quoteName(String(e.size))}`);
     }
     let expected: ExpectedHash;
-    if (e.lfs !== undefined) {
+    if (e.lfs !== undefined && e.lfs !== null) {
       const oid = String(e.lfs.oid).toLowerCase();
       if (!SHA256_HEX.test(oid)) throw new HubError('protocol', `${context}: listing entry ${quoteName(e.path)} has LFS oid ${quoteName(String(e.lfs.oid))}; expected 64 hex digits`);
       if (e.lfs.size !== e.size) throw new HubError('protocol', `${context}: listing entry ${quoteName(e.path)} has size ${e.size} but LFS size ${e.lfs.size}`);
@@ -95,17 +122,28 @@ export function checkListing(entries: readonly ListFileEntry[], context: string)
       if (!COMMIT_SHA.test(oid)) throw new HubError('protocol', `${context}: listing entry ${quoteName(e.path)} has oid ${quoteName(String(e.oid))}; expected a 40-hex git blob id`);
       expected = { algorithm: 'git-sha1', hex: oid };
     }
-    files.push({ path: e.path, size: e.size, expected });
+    if (this.keep(e.path)) this.kept.push({ path: e.path, size: e.size!, expected });
   }
-  for (const f of filePaths) {
-    const parts = f.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (filePaths.has(dir)) throw new HubError('protocol', `${context}: the file list has both a file ${quoteName(dir)} and a file ${quoteName(f)} under it`);
+
+  finish(): RemoteFile[] {
+    for (const f of this.filePaths) {
+      let cut = f.indexOf('/');
+      while (cut > 0) {
+        const dir = f.slice(0, cut);
+        if (this.filePaths.has(dir)) throw new HubError('protocol', `${this.context}: the file list has both a file ${quoteName(dir)} and a file ${quoteName(f)} under it`);
+        cut = f.indexOf('/', cut + 1);
+      }
+      if (this.dirPaths.has(f)) throw new HubError('protocol', `${this.context}: the file list names ${quoteName(f)} as both a file and a directory`);
     }
-    if (dirPaths.has(f)) throw new HubError('protocol', `${context}: the file list names ${quoteName(f)} as both a file and a directory`);
+    return this.kept;
   }
-  return files;
+}
+
+/** Checks every listed name and hash; returns the files, or throws before anything is written. */
+export function checkListing(entries: readonly TreeEntry[], context: string): RemoteFile[] {
+  const c = new ListingChecker(context);
+  for (const e of entries) c.add(e);
+  return c.finish();
 }
 
 /** Strips W/ and quotes from an ETag. */
@@ -126,15 +164,6 @@ async function resolveCommit(ctx: HubCallContext, repo: RepoRef, revision: strin
     throw new HubError('protocol', `${repoLabel(repo)}: ${ctx.endpoint} did not return a commit sha for revision ${quoteName(revision)} (got ${quoteName(String(sha))})`);
   }
   return sha;
-}
-
-async function listAll(ctx: HubCallContext, repo: RepoRef, commit: string, max: number, context: string): Promise<ListFileEntry[]> {
-  const out: ListFileEntry[] = [];
-  for await (const e of listFiles({ repo: libraryRepo(repo), recursive: true, revision: commit, hubUrl: ctx.endpoint, fetch: ctx.fetch })) {
-    out.push(e);
-    if (out.length > max) throw new HubError('protocol', `${context}: the file list has more than ${max} entries; refusing`);
-  }
-  return out;
 }
 
 /**
@@ -175,6 +204,32 @@ async function runPool<T>(items: readonly T[], concurrency: number, work: (item:
   if (failed !== undefined) throw failed;
 }
 
+/** HF_HUB_OFFLINE: the cached snapshot's files (those the filters select), or a HubError; no request is made. */
+function offlineResult(repoDesignation: string, revision: string, filter: (p: string) => boolean, options: HubPullOptions): HubPullResult {
+  const found = findCachedSnapshot(repoDesignation, { revision, ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}), env: options.env ?? process.env });
+  if (found === null) {
+    throw new HubError('not-found', `${repoDesignation}: revision ${revision} is not in the Hub cache (${hubCacheDir(options.cacheDir, options.env ?? process.env)}) and HF_HUB_OFFLINE is set, so nothing is downloaded`);
+  }
+  const files: PulledFile[] = [];
+  const walk = (dir: string, rel: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      const abs = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        walk(abs, r);
+        continue;
+      }
+      if (!filter(r)) continue;
+      const blob = e.isSymbolicLink() ? path.basename(fs.readlinkSync(abs)) : '';
+      const algorithm = SHA256_HEX.test(blob) ? 'sha256' : 'git-sha1';
+      files.push({ path: r, size: fs.statSync(abs).size, blob, hash: { algorithm, hex: blob }, status: 'cached' });
+    }
+  };
+  walk(found.snapshotDir, '');
+  const repo = parseRepo(repoDesignation);
+  return { snapshotDir: found.snapshotDir, storageDir: repoCachePaths(found.cacheDir, repo).storage, commit: found.commit, revision, files: files.sort((a, b) => (a.path < b.path ? -1 : 1)) };
+}
+
 /** Downloads `repo` at `revision` into the hub cache; see the top of this file. */
 export async function hubPull(repoDesignation: string, options: HubPullOptions = {}): Promise<HubPullResult> {
   const endpointForErrors = options.endpoint ?? options.env?.['HF_ENDPOINT'] ?? process.env['HF_ENDPOINT'] ?? 'https://huggingface.co';
@@ -186,18 +241,24 @@ export async function hubPull(repoDesignation: string, options: HubPullOptions =
     const filter = pathFilter(options.include ?? [], options.exclude ?? []);
     const concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new HubError('bad-input', `${doing}: concurrency must be a positive integer, got ${concurrency}`);
+    const env = options.env ?? process.env;
+    if (hubOffline(env)) return offlineResult(repoDesignation, revision, filter, options);
     const ctx = hubCallContext(options);
-    const cacheDir = hubCacheDir(options.cacheDir, options.env ?? process.env);
+    const cacheDir = hubCacheDir(options.cacheDir, env);
 
     const commit = await resolveCommit(ctx, repo, revision);
     if (COMMIT_SHA.test(revision) && commit !== revision) {
       throw new HubError('protocol', `repo ${repoLabel(repo)}: asked for commit ${revision} but ${ctx.endpoint} answered with commit ${commit}`);
     }
     const context = `repo ${repoLabel(repo)} at revision ${revision === commit ? commit : `${revision} (${commit})`}`;
-    const files = checkListing(await listAll(ctx, repo, commit, options.maxListEntries ?? 200_000, context), context);
-    const selected = files.filter((f) => filter(f.path));
+    const checker = new ListingChecker(context, filter);
+    for await (const e of listTree(repo, commit, {
+      endpoint: ctx.endpoint, fetch: ctx.fetch, context,
+      maxEntries: options.maxListEntries ?? DEFAULT_MAX_LIST_ENTRIES, maxPages: options.maxListPages ?? DEFAULT_MAX_LIST_PAGES,
+    })) checker.add(e);
+    const selected = checker.finish();
     if (selected.length === 0 && (options.include?.length ?? 0) > 0) {
-      throw new HubError('not-found', `${context}: no file matches --include ${options.include!.map((g) => JSON.stringify(g)).join(' ')} (the repo has ${files.length} files)`);
+      throw new HubError('not-found', `${context}: no file matches --include ${options.include!.map((g) => JSON.stringify(g)).join(' ')} (the repo has ${checker.total} files)`);
     }
     options.onProgress?.({ type: 'resolved', repo: repoLabel(repo), revision, commit, files: selected.length, bytes: selected.reduce((s, f) => s + f.size, 0) });
 
@@ -213,42 +274,65 @@ export async function hubPull(repoDesignation: string, options: HubPullOptions =
       const blobPath = path.join(paths.blobs, file.expected.hex);
       const label = `file ${file.path} of ${context}`;
       const status = await ensureBlob(blobPath, async () => {
-        let existing: fs.Stats | undefined;
-        try {
-          existing = fs.statSync(blobPath);
-        } catch {
-          existing = undefined;
-        }
-        if (existing !== undefined && existing.isFile() && existing.size === file.size) {
-          options.onProgress?.({ type: 'file', path: file.path, state: 'cached', bytes: file.size, total: file.size });
-          return 'cached';
-        }
-        if (existing !== undefined) fs.rmSync(blobPath, { force: true, recursive: true }); // wrong size: a damaged blob
-        const info = await fileDownloadInfo({ repo: libraryRepo(repo), path: encodeRepoPath(file.path), revision: commit, hubUrl: ctx.endpoint, fetch: ctx.fetch });
-        if (info === null) throw new HubError('not-found', `not found: ${label} on ${ctx.endpoint}`);
-        if (info.size !== file.size) {
-          throw new HubError('protocol', `${label}: ${ctx.endpoint} reports ${info.size} bytes but the file list says ${file.size}`);
-        }
-        const etag = normalizeEtag(info.etag).toLowerCase();
-        const etagIsContentHash = file.expected.algorithm === 'sha256' ? SHA256_HEX.test(etag) : COMMIT_SHA.test(etag);
-        if (etagIsContentHash && etag !== file.expected.hex) {
-          throw new HubError('protocol', `${label}: the server's ETag ${etag} disagrees with the file list's ${file.expected.algorithm} ${file.expected.hex}`);
-        }
-        options.onProgress?.({ type: 'file', path: file.path, state: 'start', bytes: 0, total: file.size });
-        const res = await downloadBlob({
-          url: info.url,
-          fetch: ctx.fetch,
-          blobPath,
-          size: file.size,
-          expected: file.expected,
-          label,
-          policy: ctx.policy,
-          sleep: ctx.sleep,
-          random: ctx.random,
-          onBytes: (bytes) => options.onProgress?.({ type: 'file', path: file.path, state: 'bytes', bytes, total: file.size }),
+        const cached = async (): Promise<boolean> => {
+          let existing: fs.Stats | undefined;
+          try {
+            existing = fs.lstatSync(blobPath);
+          } catch {
+            return false;
+          }
+          if (existing.isFile() && existing.size === file.size) {
+            if (!options.verify) {
+              options.onProgress?.({ type: 'file', path: file.path, state: 'cached', bytes: file.size, total: file.size });
+              return true;
+            }
+            const actual = await hashFile(blobPath, file.expected.algorithm);
+            if (actual === file.expected.hex) {
+              options.onProgress?.({ type: 'file', path: file.path, state: 'verified', bytes: file.size, total: file.size });
+              return true;
+            }
+            options.onWarning?.(`${blobPath}: cached blob of ${label} fails verification (${hashName(file.expected.algorithm)} ${actual}, expected ${file.expected.hex}); downloading it again`);
+          }
+          fs.rmSync(blobPath, { force: true, recursive: true }); // wrong size, not a regular file, or corrupt
+          return false;
+        };
+        if (await cached()) return 'cached';
+        const lockPath = path.join(cacheDir, '.locks', repoFolderName(repo), `${file.expected.hex}.lock`);
+        const lock = await waitLock(lockPath, `moe-tune hub pull ${repoLabel(repo)}`, `blob ${file.expected.hex} of ${label}`, {
+          timeoutMs: options.lockTimeoutMs ?? 600_000,
+          onWait: (owner) => options.onWarning?.(`${label}: another process${owner ? ` (pid ${owner.pid})` : ''} is downloading this blob; waiting for it`),
         });
-        options.onProgress?.({ type: 'file', path: file.path, state: 'done', bytes: file.size, total: file.size });
-        return res.resumedFrom > 0 ? 'resumed' : 'downloaded';
+        try {
+          if (await cached()) return 'cached'; // the other process finished it
+          const info = await fileDownloadInfo({ repo: libraryRepo(repo), path: encodeRepoPath(file.path), revision: commit, hubUrl: ctx.endpoint, fetch: ctx.fetch });
+          if (info === null) throw new HubError('not-found', `not found: ${label} on ${ctx.endpoint}`);
+          if (info.size !== file.size) {
+            throw new HubError('protocol', `${label}: ${ctx.endpoint} reports ${info.size} bytes but the file list says ${file.size}`);
+          }
+          const etag = normalizeEtag(info.etag).toLowerCase();
+          const etagIsContentHash = file.expected.algorithm === 'sha256' ? SHA256_HEX.test(etag) : COMMIT_SHA.test(etag);
+          if (etagIsContentHash && etag !== file.expected.hex) {
+            throw new HubError('protocol', `${label}: the server's ETag ${etag} disagrees with the file list's ${file.expected.algorithm} ${file.expected.hex}`);
+          }
+          options.onProgress?.({ type: 'file', path: file.path, state: 'start', bytes: 0, total: file.size });
+          const res = await downloadBlob({
+            url: info.url,
+            fetch: ctx.fetch,
+            blobPath,
+            size: file.size,
+            expected: file.expected,
+            label,
+            policy: ctx.policy,
+            sleep: ctx.sleep,
+            random: ctx.random,
+            onBytes: (bytes) => options.onProgress?.({ type: 'file', path: file.path, state: 'bytes', bytes, total: file.size }),
+            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          });
+          options.onProgress?.({ type: 'file', path: file.path, state: 'done', bytes: file.size, total: file.size });
+          return res.resumedFrom > 0 ? 'resumed' : 'downloaded';
+        } finally {
+          lock.release();
+        }
       });
       linkSnapshotFile(blobPath, link);
       pulled.set(file.path, { path: file.path, size: file.size, blob: file.expected.hex, hash: file.expected, status });

@@ -4,9 +4,11 @@
  *
  * Protocol (via @huggingface/hub's commit, with our fetch): create repo, preupload (the server decides which
  * files go to LFS: large or binary ones), LFS batch + PUT of each new LFS object to its pre-signed URL, then the
- * commit with small files inline. Every file of the directory is uploaded (symlinked files are followed, so a
- * pulled snapshot can be pushed), except `.git/`, `.cache/` and our own temp files. A file that contains the
- * token itself is refused, so a token can never be published by mistake.
+ * commit with small files inline. Every file of the directory is uploaded, except `.git/`, `.cache/` and our own
+ * temp files. Symlinked files are followed only when they stay inside the directory (or, for a pulled snapshot
+ * `.../models--org--name/snapshots/<sha>`, point into that repo's `blobs/`); a link leading elsewhere is refused,
+ * naming it. Every file is scanned (streaming, any size) for the token and its base64 forms (secret-scan.ts) and
+ * refused, naming it, so a token can never be published by mistake.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +17,7 @@ import { HubError } from './hub-error.js';
 import { asHubError, hubCallContext, type HubCallOptions } from './hub-call.js';
 import { libraryRepo, parseRepo, repoLabel } from './repo-id.js';
 import { validateRemotePath, validateRevision } from './remote-path.js';
+import { fileHoldsSecret, secretNeedles, textHoldsSecret } from './secret-scan.js';
 
 export interface HubPushOptions extends HubCallOptions {
   /** Create the repo private (only when it is created; an existing repo keeps its visibility). */
@@ -26,8 +29,6 @@ export interface HubPushOptions extends HubCallOptions {
   /** README.md content (e.g. from renderModelCard); replaces a README.md in the directory. */
   modelCard?: string;
   onProgress?: (event: HubPushProgress) => void;
-  /** Files larger than this are not scanned for the token (default 64 MiB: weights are binary). */
-  tokenScanMaxBytes?: number;
 }
 
 export type HubPushProgress =
@@ -58,7 +59,22 @@ const SKIP_DIRS = new Set(['.git', '.cache']);
 /** Temp names written by src/io/atomic.ts and src/hub/cache-layout.ts. */
 const TEMP_NAME = /^\..+\.(tmp|old|link)-[0-9]+-[0-9a-f]+$|\.incomplete$/;
 
-/** Lists the files to upload under `dir` (sorted), following symlinked files but not symlinked directories. */
+/** Where symlinks of the pushed directory may point: inside it, or for a Hub cache snapshot, its repo's blobs. */
+function allowedLinkRoots(realRoot: string): string[] {
+  const roots = [realRoot];
+  const snapshots = path.dirname(realRoot);
+  if (path.basename(snapshots) === 'snapshots' && /^models--|^datasets--/.test(path.basename(path.dirname(snapshots)))) {
+    roots.push(path.join(path.dirname(snapshots), 'blobs'));
+  }
+  return roots;
+}
+
+function inside(p: string, root: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Lists the files to upload under `dir` (sorted), following symlinked files that stay inside it, not symlinked directories. */
 export function listLocalFiles(dir: string): LocalFile[] {
   const root = path.resolve(dir);
   let st: fs.Stats;
@@ -68,6 +84,7 @@ export function listLocalFiles(dir: string): LocalFile[] {
     throw new HubError('bad-input', `${root}: directory to push does not exist`);
   }
   if (!st.isDirectory()) throw new HubError('bad-input', `${root}: expected a model or adapter directory to push, found a file`);
+  const linkRoots = allowedLinkRoots(fs.realpathSync(root));
   const out: LocalFile[] = [];
   const walk = (absDir: string, relDir: string, depth: number): void => {
     if (depth > 32) throw new HubError('bad-input', `${absDir}: directory nesting deeper than 32 levels`);
@@ -80,6 +97,17 @@ export function listLocalFiles(dir: string): LocalFile[] {
         continue;
       }
       if (TEMP_NAME.test(entry.name)) continue;
+      if (entry.isSymbolicLink()) {
+        let real: string;
+        try {
+          real = fs.realpathSync(abs);
+        } catch {
+          throw new HubError('bad-input', `${abs}: broken symlink in the directory to push`);
+        }
+        if (!linkRoots.some((r) => inside(real, r))) {
+          throw new HubError('bad-input', `${abs}: symlink to ${real}, outside the directory being pushed; refusing to upload it (copy the file in if it belongs to the upload)`);
+        }
+      }
       let target: fs.Stats;
       try {
         target = fs.statSync(abs);
@@ -95,13 +123,13 @@ export function listLocalFiles(dir: string): LocalFile[] {
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** Throws if a (small enough) file contains `token`, naming the file but not the token. */
-function refuseFilesHoldingToken(files: readonly LocalFile[], token: string, maxBytes: number): void {
-  const needle = Buffer.from(token, 'utf8');
+/** Throws if a file contains `token` (or a base64 form of it), naming the file but not the token. */
+function refuseFilesHoldingToken(files: readonly LocalFile[], token: string): void {
+  const needles = secretNeedles(token);
   for (const f of files) {
-    if (f.size > maxBytes || f.size < needle.length) continue;
-    if (fs.readFileSync(f.abs).includes(needle)) {
-      throw new HubError('bad-input', `${f.abs}: refusing to upload a file that contains your Hugging Face token; remove it from the directory`);
+    const form = fileHoldsSecret(f.abs, needles);
+    if (form !== null) {
+      throw new HubError('bad-input', `${f.abs}: refusing to upload a file that contains your Hugging Face token${form === 'base64' ? ' (base64-encoded)' : ''}; remove it from the directory`);
     }
   }
 }
@@ -121,8 +149,10 @@ export async function hubPush(dir: string, repoDesignation: string, options: Hub
     if (ctx.token === undefined) {
       throw new HubError('auth', `pushing to ${ctx.endpoint} needs a token: set HF_TOKEN (or log in with \`huggingface-cli login\`) to a token with write access`);
     }
-    refuseFilesHoldingToken(local, ctx.token, options.tokenScanMaxBytes ?? 64 * 1024 * 1024);
-    if (options.modelCard?.includes(ctx.token)) throw new HubError('bad-input', `${doing}: refusing to upload a model card that contains your Hugging Face token`);
+    refuseFilesHoldingToken(local, ctx.token);
+    if (options.modelCard !== undefined && textHoldsSecret(options.modelCard, secretNeedles(ctx.token)) !== null) {
+      throw new HubError('bad-input', `${doing}: refusing to upload a model card that contains your Hugging Face token`);
+    }
 
     // The token travels in our fetch's Authorization header (endpoint origin only), so the library gets none;
     // an empty accessToken satisfies its types and makes it add no header of its own.

@@ -18,7 +18,8 @@ import { openModel, openTokenizer, requireFile, routerOption } from '../model-ac
 import { DATA_FORMATS, type ColumnMap, type DataFormat } from '../../data/record-format.js';
 import { NAMED_CHAT_TEMPLATES } from '../../data/chat-templates.js';
 import { choiceArg, columnsArg, intArg } from '../options.js';
-import { printFields, printJson, printTable, progress, thousands } from '../output.js';
+import { resolveModelDir } from '../model-source.js';
+import { note, printFields, printJson, printTable, progress, thousands } from '../output.js';
 
 export type EvalTask = 'ppl' | 'mc';
 
@@ -157,7 +158,7 @@ export const evalCommand: CliCommand = {
   register(program: Command) {
     program.command('eval')
       .description('perplexity (mean next-token NLL, each sequence scored on its own) or multiple-choice accuracy, with per-layer router statistics')
-      .requiredOption('--model <dir>', 'model directory')
+      .requiredOption('--model <dir|org/name>', 'model directory, or a Hugging Face repo id (from the Hub cache; pulled when missing; HF_HUB_OFFLINE=1 uses only the cache)')
       .requiredOption('--data <file>', '.jsonl / .json / .csv / .tsv: the lines train accepts (input_ids, text, prompt + completion, messages, Alpaca, ShareGPT) for ppl; {"context", "choices", "label"} (or PIQA\'s goal / sol1 / sol2 / label) for mc')
       .option('--task <task>', 'ppl (perplexity) or mc (multiple choice by log-likelihood)', choiceArg(['ppl', 'mc'] as const), 'ppl')
       .option('--router <spec>', 'route every MoE layer with NAME:key=value,... instead of the config\'s router (e.g. top-p:p=0.4)')
@@ -180,6 +181,6 @@ ppl: prompt / completion and chat lines score only the completion / assistant to
 a sequence longer than max_position_embeddings is an error naming its line. Parquet files are refused (convert to JSONL).
 `)
       .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
-      .action((opts: EvalOptions) => evalAction(opts));
+      .action(async (opts: EvalOptions) => evalAction({ ...opts, model: await resolveModelDir(opts.model, { log: note }) }));
   },
 };

@@ -18,6 +18,7 @@ interface PullOptions {
   exclude?: string[];
   endpoint?: string;
   cacheDir?: string;
+  verify?: boolean;
   json?: boolean;
 }
 
@@ -39,7 +40,9 @@ async function pullAction(repo: string, o: PullOptions): Promise<void> {
     ...(o.exclude ? { exclude: o.exclude } : {}),
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
     ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+    ...(o.verify ? { verify: true } : {}),
     onRetry: retryNote,
+    onWarning: (line) => note(`moe-tune: warning: ${line}`),
   });
   if (o.json) {
     printJson({ repo, revision: res.revision, commit: res.commit, snapshot_dir: res.snapshotDir, storage_dir: res.storageDir, files: res.files });
@@ -77,7 +80,7 @@ export const hubCommand: CliCommand = {
         ['moe-tune hub pull mistralai/Mixtral-8x7B-v0.1 --include "*.json" --include "*.safetensors"', 'prints the snapshot directory'],
         ['moe-tune hub push runs/adamoe/final/adapter me/mixtral-adamoe-adapter --private', 'creates the repo, uploads, writes the card'],
       ]))
-      .addHelpText('after', '\nToken: $HF_TOKEN, else the token file ($HF_HOME/token); never printed. Endpoint: --endpoint, else $HF_ENDPOINT.\n');
+      .addHelpText('after', '\nToken: $HF_TOKEN, else the token file ($HF_HOME/token); never printed. Endpoint: --endpoint, else $HF_ENDPOINT.\nHF_HUB_OFFLINE=1: no requests (pull prints the cached snapshot). HF_HUB_DOWNLOAD_TIMEOUT: connect / idle timeout in seconds (default 10). HF_HUB_MAX_RETRY_AFTER: the longest Retry-After waited out (default 120 s).\n');
     hub.command('pull')
       .description('download a repo revision (or the files matching --include) into the Hugging Face cache and print its snapshot directory')
       .argument('<repo>', 'org/name (datasets/org/name for a dataset)')
@@ -86,6 +89,7 @@ export const hubCommand: CliCommand = {
       .option('--exclude <glob>', 'not files matching (repeatable; same syntax)', collect)
       .option('--endpoint <url>', 'Hub endpoint (default: $HF_ENDPOINT, else https://huggingface.co)')
       .option('--cache-dir <dir>', 'Hub cache (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)')
+      .option('--verify', 'hash the files already in the cache before using them; a corrupt one is downloaded again')
       .option('--json', 'print {snapshot_dir, commit, files, ...} as JSON')
       .addHelpText('after', examples([
         ['moe-tune hub pull mistralai/Mixtral-8x7B-v0.1', 'the whole repo at main'],

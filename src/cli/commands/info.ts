@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { inspectModel, type ModelInfo } from '../../eval/model-info.js';
 import { getBackend } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
-import { printFields, printJson, thousands } from '../output.js';
+import { resolveModelDir } from '../model-source.js';
+import { note, printFields, printJson, thousands } from '../output.js';
 
 export function infoJson(info: ModelInfo, backend: string, threads: number): Record<string, unknown> {
   const e = info.experts;
@@ -85,14 +86,14 @@ export const infoCommand: CliCommand = {
   register(program: Command) {
     program.command('info')
       .description('describe a model directory: architecture, experts, parameter counts (total and active per token), storage dtypes and bytes; reads only config.json and the safetensors headers')
-      .requiredOption('--model <dir>', 'Hugging Face model directory (config.json + safetensors)')
+      .requiredOption('--model <dir|org/name>', 'Hugging Face model directory (config.json + safetensors), or a repo id resolved through the Hub cache (pulled when missing; HF_HUB_OFFLINE=1: cache only)')
       .option('--json', 'print one JSON object')
       .addHelpText('after', examples([
         ['moe-tune info --model ./tiny-mixtral', 'architecture, experts, parameters total / active, dtypes, bytes'],
         ['moe-tune info --model ./tiny-mixtral --json | jq .parameters', 'the same as JSON (fields in snake_case)'],
       ]))
-      .action((opts: { model: string; json?: boolean }) => {
-        const info = inspectModel(opts.model);
+      .action(async (opts: { model: string; json?: boolean }) => {
+        const info = inspectModel(await resolveModelDir(opts.model, { log: note }));
         const backend = getBackend();
         if (opts.json) printJson(infoJson(info, backend.name, backend.threads));
         else printInfo(info, backend.name, backend.threads);
