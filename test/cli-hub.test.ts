@@ -90,7 +90,7 @@ describe('hub push then pull through the CLI', () => {
     expect(again.code, again.stderr).toBe(0);
     const j = JSON.parse(again.stdout) as { snapshot_dir: string; files: { path: string; status: string }[] };
     expect(j.snapshot_dir).toBe(snapshot);
-    expect(j.files.map((f) => f.path).sort()).toEqual(['config.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(j.files.map((f) => f.path).sort()).toEqual(['config.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
     expect(j.files.every((f) => f.status === 'cached')).toBe(true);
 
     // train --model accepts the repo id: pulled into the cache, then fine-tuned

@@ -82,7 +82,7 @@ describe('a Hub id resolved through the cache', () => {
   it('hubPull with HF_HUB_OFFLINE=1 returns the cached snapshot (filters applied) without a request', async () => {
     const r = await hubPull('org/tiny', { cacheDir: cache, endpoint: deadEndpoint, env: { HOME: cache, HF_HUB_OFFLINE: 'true' }, include: ['*.json'] });
     expect(r.commit).toBe(commit);
-    expect(r.files.map((f) => f.path)).toEqual(['config.json', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json'].filter((f) => fs.existsSync(path.join(r.snapshotDir, f))));
+    expect(r.files.map((f) => f.path)).toEqual(['config.json', 'model.safetensors.index.json', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].filter((f) => fs.existsSync(path.join(r.snapshotDir, f))));
     expect(r.files.every((f) => f.status === 'cached')).toBe(true);
   });
 });
