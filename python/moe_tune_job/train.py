@@ -292,8 +292,14 @@ def main():
     plain_p = [p for n, p in params.items() if n in no_decay]
     groups = [g for g in ({"params": decay_p, "weight_decay": t["weight_decay"]}, {"params": plain_p, "weight_decay": 0.0}) if g["params"]]
     opt = torch.optim.AdamW(groups, lr=t["lr"], betas=(t["beta1"], t["beta2"]), eps=t["eps"], foreach=False)
-    model, opt = acc.prepare(model, opt)
     fsdp = acc.distributed_type.name == "FSDP"
+    if fsdp and job.get("adapter"):
+        # PEFT's policy puts the LoRA layers in FSDP units of their own, so the units of frozen base weights
+        # allocate no gradients (https://huggingface.co/docs/peft/accelerate/fsdp)
+        from peft.utils.other import fsdp_auto_wrap_policy
+
+        acc.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(model)
+    model, opt = acc.prepare(model, opt)
     trained = [p for g in opt.param_groups for p in g["params"]]
 
     os.makedirs(out_dir, exist_ok=True)
