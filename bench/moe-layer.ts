@@ -9,7 +9,8 @@
 import { pathToFileURL } from 'node:url';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { Linear } from '../src/models/linear.js';
-import { MixtralExpert } from '../src/models/mlp.js';
+import { MIXTRAL_NAMES } from '../src/models/architectures/mixtral.js';
+import { GatedMLP } from '../src/models/mlp.js';
 import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { NullExpertsRouter } from '../src/routers/null-experts.js';
 import { TopKRouter } from '../src/routers/top-k.js';
@@ -101,13 +102,13 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
   const rng = new Rng(opts.seed ?? 1);
 
   const gateW = randn(N * D, rng, 0.02);
-  const experts: MixtralExpert[] = [];
+  const experts: GatedMLP[] = [];
   const params: Tensor[] = [];
   for (let e = 0; e < N; e++) {
     const w1 = Tensor.param(randn(F * D, rng, 0.02), [F, D]);
     const w2 = Tensor.param(randn(D * F, rng, 0.02), [D, F]);
     const w3 = Tensor.param(randn(F * D, rng, 0.02), [F, D]);
-    experts.push(new MixtralExpert(new Linear(w1), new Linear(w2), new Linear(w3)));
+    experts.push(new GatedMLP(MIXTRAL_NAMES.expertProj, { gate: new Linear(w1), down: new Linear(w2), up: new Linear(w3) }));
     params.push(w1, w2, w3);
   }
   const gate = Tensor.param(gateW, [N, D]);

@@ -12,15 +12,23 @@ export * from './tensor/index.js';
 export { loadModel, loadModelConfig, type LoadedModel } from './models/load.js';
 export { saveModel, stateDict, type SaveOptions } from './models/save.js';
 export { createModel, configFromJson } from './models/create.js';
-export { buildCausalLM, registerLayerExtension, type BuildOptions } from './models/build.js';
+export { buildCausalLM, type BuildOptions } from './models/build.js';
+export { registerLayerExtension, type LayerExtension } from './models/layer-extensions.js';
+export { editModelConfig, setModelConfig, modelConfigJson, moeTuneOf } from './models/config-edit.js';
+export { GatedMLP } from './models/mlp.js';
+export { StackedExperts } from './models/stacked-experts.js';
+export { GqaAttention, type AttentionModule } from './models/attention.js';
+export { routerRowGroups, routerRowCount, type RouterRowGroup, type RowTarget } from './models/router-rows.js';
 export { CausalLM, DecoderStack, nextTokenTargets, IGNORE_INDEX } from './models/causal-lm.js';
 export { ForwardContext } from './models/forward-context.js';
 export { Module, ModuleList } from './models/module.js';
 export { Linear, isLinearLike, type LinearLike } from './models/linear.js';
 export { SparseMoeBlock } from './models/moe-block.js';
 export { KvCache } from './models/kv-cache.js';
-export type { ModelConfig, MoeConfig, MoeTuneExtensions } from './models/config.js';
-export { ARCHITECTURES, resolveArchitecture } from './models/registry.js';
+export type { ModelConfig, MoeConfig, MoeTuneExtensions, AttentionConfig, SharedExpertConfig } from './models/config.js';
+export type { RopeConfig } from './models/rotary.js';
+export { ARCHITECTURES, resolveArchitecture, layoutOf, registerArchitecture } from './models/registry.js';
+export type { ArchitectureLayout, ModuleNames, GatedProjNames, FamilyConfig, FamilyMoeConfig } from './models/architectures/index.js';
 export type { WeightSource, WeightKind } from './models/weight-source.js';
 
 // routers and losses

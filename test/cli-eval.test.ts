@@ -166,8 +166,8 @@ describe('eval: bad input is one clear error line and a non-zero exit', () => {
   });
 
   it('unknown router, unknown key: the line lists what is valid', () => {
-    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', IDS, '--router', 'top-z']))).toMatch(/--router 'top-z': unknown router 'top-z' \(valid: top-k:k \| top-p:p/);
-    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', IDS, '--router', 'top-k:z=1']))).toMatch(/unknown key 'z' \(valid keys: k\)/);
+    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', IDS, '--router', 'top-z']))).toMatch(/--router 'top-z': unknown router 'top-z' \(valid: top-k:k,renormalize \| top-p:p/);
+    expect(expectOneErrorLine(runCli(['eval', '--model', model, '--data', IDS, '--router', 'top-k:z=1']))).toMatch(/unknown key 'z' \(valid keys: k, renormalize\)/);
   });
 
   it('a router on a dense model, a missing option, an unknown option', () => {

@@ -12,7 +12,7 @@ import { applyLora } from '../src/lora/index.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import type { Linear } from '../src/models/linear.js';
 import { loadModel } from '../src/models/load.js';
-import { LlamaMLP } from '../src/models/mlp.js';
+import { GatedMLP } from '../src/models/mlp.js';
 import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { saveModel } from '../src/models/save.js';
 import { createRouter } from '../src/routers/registry.js';
@@ -43,7 +43,7 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
     const { model, notes } = decomposeFfn(dense, { experts: 4 });
     expect(model.config.architecture).toBe('XMoEForCausalLM');
     expect(dense.config.architecture).toBe('LlamaForCausalLM');
-    expect(dense.model.layers.at(0).ffn).toBeInstanceOf(LlamaMLP);
+    expect(dense.model.layers.at(0).ffn).toBeInstanceOf(GatedMLP);
     expect(model.config.extensions).toMatchObject({ gate_scale: 4, expert_intermediate_size: 24, router: { name: 'threshold', t: 1, capacity: 4 } });
     expect(model.config.moe).toMatchObject({ numExperts: 4, expertIntermediateSize: 24, layers: [0, 1] });
     expect(notes[1]).toContain("moe-tune's conversion (not paper 001's)");
@@ -59,10 +59,10 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
 
   it('expert i owns rows S_i of gate_proj / up_proj and columns S_i of down_proj; the router starts at zero', () => {
     const { model: dense } = loadModel(LLAMA);
-    const mlp = dense.model.layers.at(1).ffn as LlamaMLP;
-    const g = (mlp.gate_proj as Linear).weight.f;
-    const u = (mlp.up_proj as Linear).weight.f;
-    const d = (mlp.down_proj as Linear).weight.f;
+    const mlp = dense.model.layers.at(1).ffn as GatedMLP;
+    const g = (mlp.gate as Linear).weight.f;
+    const u = (mlp.up as Linear).weight.f;
+    const d = (mlp.down as Linear).weight.f;
     const { model } = decomposeFfn(dense, { experts: 3 });
     const p = model.parameters();
     const [D, F, Fe] = [64, 96, 32];
@@ -89,7 +89,7 @@ describe('decomposeFfn on tiny-llama (F = 96)', () => {
     const x = fixtureBatch(16);
     const want = logits(dense, x);
     const { model } = decomposeFfn(dense, { experts: 2, layers: [1] });
-    expect(model.model.layers.at(0).ffn).toBeInstanceOf(LlamaMLP);
+    expect(model.model.layers.at(0).ffn).toBeInstanceOf(GatedMLP);
     expect(model.model.layers.at(1).ffn).toBeInstanceOf(SparseMoeBlock);
     expect(model.config.extensions.moe_layers).toEqual([1]);
     const got = logits(model, x);

@@ -135,6 +135,12 @@ describe('gradients match finite differences (float64, js backend)', () => {
     check('dropout', (x) => ops.dropout(x!, 0.4, new Rng(maskSeed)), [rand64([4, 6], rng)]);
   });
 
+  it('clamp (values away from the bounds: the gradient is 1 inside, 0 where clipped)', () => {
+    const x = rand64([3, 5], rng);
+    for (let i = 0; i < x.size; i++) if (Math.abs(Math.abs(x.f[i]!) - 0.5) < 0.05) x.f[i] = 0.2;
+    check('clamp', (a) => ops.mul(ops.clamp(a!, -0.5, 0.5), a!), [x]);
+  });
+
   it('a gradient that reaches one tensor along several paths accumulates correctly', () => {
     // x is used by add (aliased gradient), mul and softmax: the aliasing must not corrupt sums
     check('add', (x, y) => ops.mul(ops.add(x!, y!), ops.softmax(ops.add(x!, ops.mul(x!, y!)))), [rand64([3, 4], rng), rand64([3, 4], rng)]);

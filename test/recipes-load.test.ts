@@ -118,7 +118,7 @@ describe('recipe errors name the file and the key path', () => {
 
   it('registry problems: unknown router, aux loss, surgery pass, bad model config', () => {
     const router = recipeFile(dir, 'router', `${MINIMAL}router: "top-q:p=0.4"\n`);
-    expect(errorOf(() => loadRecipe(router))).toMatch(/router\.yaml: router: unknown router 'top-q' \(valid: top-k:k \| top-p:p/);
+    expect(errorOf(() => loadRecipe(router))).toMatch(/router\.yaml: router: unknown router 'top-q' \(valid: top-k:k,renormalize \| top-p:p/);
     const aux = recipeFile(dir, 'aux', `${MINIMAL}aux_losses: [{name: balanse}]\n`);
     expect(errorOf(() => loadRecipe(aux))).toMatch(/aux\.yaml: aux_losses\.0: unknown aux loss 'balanse'/);
     const pass = recipeFile(dir, 'pass', MINIMAL.replace('kind: pretrain', 'kind: finetune').replace('steps: 5', 'epochs: 1') + 'surgery: ["null-expert:m=8"]\n');

@@ -11,7 +11,7 @@ import { tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
 describe('router registry', () => {
   it('has exactly the eight routers with their keys', () => {
     expect(ROUTERS.map((r) => `${r.name}:${Object.keys(r.keys).join(',')}`)).toEqual([
-      'top-k:k', 'top-p:p', 'threshold:t,capacity', 'expert-choice:capacity', 'random-drop:q,seed', 'null-experts:k,m,mapping', 'ternary:k,zero',
+      'top-k:k,renormalize', 'top-p:p', 'threshold:t,capacity', 'expert-choice:capacity', 'random-drop:q,seed', 'null-experts:k,m,mapping', 'ternary:k,zero',
       'group-top-k:k,groups,group_k,renormalize',
     ]);
   });

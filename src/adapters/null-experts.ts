@@ -12,7 +12,8 @@
 import { Linear } from '../models/linear.js';
 import { createRouter } from '../routers/registry.js';
 import { Tensor } from '../tensor/index.js';
-import { addMoLoraNullExperts, editModelConfig, moeTuneOf, moLoraLayers } from '../lora/index.js';
+import { addMoLoraNullExperts, moLoraLayers } from '../lora/index.js';
+import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import { moeBlocksWithPaths, type SurgeryPass } from './surgery-pass.js';
 
 export interface NullExpertsOptions {

@@ -4,7 +4,7 @@
  * pass is the same object (see docs/surgery.md).
  */
 import type { CausalLM } from '../models/causal-lm.js';
-import type { SparseMoeBlock } from '../models/moe-block.js';
+import { SparseMoeBlock } from '../models/moe-block.js';
 import type { Rng } from '../tensor/index.js';
 
 export interface SurgeryContext {
@@ -50,7 +50,7 @@ export interface SurgeryReport {
 export function moeBlocksWithPaths(model: CausalLM): [string, SparseMoeBlock][] {
   const out: [string, SparseMoeBlock][] = [];
   model.model.layers.items.forEach((layer, i) => {
-    if (layer.ffnName === 'block_sparse_moe') out.push([`model.layers.${i}.block_sparse_moe`, layer.ffn as SparseMoeBlock]);
+    if (layer.ffn instanceof SparseMoeBlock) out.push([`model.layers.${i}.${layer.ffnName}`, layer.ffn]);
   });
   return out;
 }

@@ -14,7 +14,7 @@ import { ternaryBias } from '../models/init.js';
 import { Linear } from '../models/linear.js';
 import { createRouter } from '../routers/registry.js';
 import { fillNormal, Tensor, type Rng } from '../tensor/index.js';
-import { editModelConfig, moeTuneOf } from '../lora/index.js';
+import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import { moeBlocksWithPaths, type SurgeryPass } from './surgery-pass.js';
 
 /** Paper 000's router init std. */

@@ -10,7 +10,8 @@ import type { CausalLM } from '../models/causal-lm.js';
 import { configFromJson } from '../models/create.js';
 import { Linear } from '../models/linear.js';
 import { saveModel, type SaveOptions } from '../models/save.js';
-import { LoraLinear, modelConfigJson, moLoraLayers, moeTuneOf } from '../lora/index.js';
+import { LoraLinear, moLoraLayers } from '../lora/index.js';
+import { modelConfigJson, moeTuneOf } from '../models/config-edit.js';
 import { cloneModel } from './model-source.js';
 
 export function mergeLora(model: CausalLM): CausalLM {

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import {
   readJsonObject, SafetensorsFile, withAtomicDir, writeJsonAtomic, writeSafetensors, type FloatStorageDtype,
 } from '../io/index.js';
+import { layoutOf } from '../models/architectures/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { shapeStr } from '../tensor/index.js';
 import {
@@ -25,8 +26,6 @@ import {
   parsePeftAdapterConfig, PEFT_CONFIG_FILE, PEFT_KEY_PREFIX, PEFT_WEIGHTS_FILE, peftAdapterConfig, peftTargetModules,
 } from './peft-config.js';
 
-/** Architectures transformers loads under the same module paths (PEFT's keys are those paths). */
-const TRANSFORMERS_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'MixtralForCausalLM'];
 
 export interface PeftExportOptions {
   /** `base_model_name_or_path` in adapter_config.json (a Hub id or a local directory). */
@@ -101,7 +100,7 @@ export function peftAdapterBlocker(model: CausalLM, trained: readonly string[] =
   if (moLoraLayers(model).length > 0) return 'Mo-LoRA layers have no PEFT format';
   const others = Object.keys(c.extensions).filter((k) => k !== 'lora' && (c.extensions as Record<string, unknown>)[k] !== undefined);
   if (others.length > 0) return `surgery changed the architecture (moe_tune.${others.join(', moe_tune.')}), which a LoRA adapter on the base model cannot express`;
-  if (!TRANSFORMERS_ARCHITECTURES.includes(c.architecture)) return `${c.architecture} is not a transformers architecture`;
+  if (!layoutOf(c).inTransformers) return `${c.architecture} is not a transformers architecture`;
   const full = fullyTrainedModules(model, trained);
   return 'reason' in full ? full.reason : null;
 }
@@ -114,7 +113,8 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
   if (!lora || mods.length === 0) throw new Error(`${where}: ${c.architecture} has no LoRA adapters`);
   if (moLoraLayers(model).length > 0) throw new Error(`${where}: Mo-LoRA layers have no PEFT format; save the whole model with saveModel`);
   const others = Object.keys(c.extensions).filter((k) => k !== 'lora' && (c.extensions as Record<string, unknown>)[k] !== undefined);
-  if (!opts.remoteCodeBase && (others.length > 0 || !TRANSFORMERS_ARCHITECTURES.includes(c.architecture))) {
+  // PEFT's keys are the module paths: they load on the families transformers has (layout.inTransformers)
+  if (!opts.remoteCodeBase && (others.length > 0 || !layoutOf(c).inTransformers)) {
     const what = others.length > 0 ? `has moe_tune.${others.join(', moe_tune.')}` : `is ${c.architecture}`;
     throw new Error(`${where}: a PEFT adapter needs an unchanged transformers architecture, but the model ${what}; save the whole model with saveModel instead`);
   }

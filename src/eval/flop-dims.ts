@@ -3,7 +3,7 @@
  * top-k (src/routers/stats.ts), and FLOPs for a given load without routing records (a training
  * log's per-layer load, for reports).
  */
-import { gateRows } from '../models/build.js';
+import { routerRowCount } from '../models/router-rows.js';
 import type { ModelConfig } from '../models/config.js';
 import {
   flopsAgainstTopK, type FlopsJson, type LayerStatsJson, type ModelFlopDims, type RouterStatsAccumulator, type RouterStatsSummary,
@@ -35,9 +35,9 @@ export function flopDimsOf(config: ModelConfig, contextLength?: number): ModelFl
 export function flopsForLoad(config: ModelConfig, loadPerLayer: ReadonlyMap<number, number>): FlopsJson | null {
   const dims = flopDimsOf(config);
   if (!dims) return null;
-  const g = gateRows(config);
+  const routerRows = routerRowCount(config);
   const layers: LayerStatsJson[] = [...loadPerLayer].map(([layer, load]) => ({
-    layer, module: '', numExperts: dims.numExperts, routerRows: g.rows + g.gate2Rows, forwardPasses: 1, scoredTokens: 1, load,
+    layer, module: '', numExperts: dims.numExperts, routerRows, forwardPasses: 1, scoredTokens: 1, load,
     tokensPerExpert: [], expertsPerTokenHistogram: [], selectedAssignments: 0, droppedAssignments: 0, droppedRate: 0,
     bypassedTokens: 0, capacity: null, expertPassesPerToken: load,
   }));

@@ -36,6 +36,8 @@ export interface ExpertInfo {
   /** Expert hidden width. */
   expertIntermediateSize: number;
   gateScale: number;
+  /** The shared expert every token runs (its width, whether a sigmoid gate scales it), or null. */
+  sharedExpert: { intermediateSize: number; gated: boolean } | null;
 }
 
 export interface ModelInfo {
@@ -75,7 +77,7 @@ export function expertInfo(config: ModelConfig): ExpertInfo | null {
     ? formatRouterSpec(ext.router as RouterSpec)
     : ext.null_experts ? `null-experts (top-${ext.null_experts.top_k} over ${N} + ${ext.null_experts.m})`
       : ext.ternary ? `ternary (top-${config.moe.topK} over ${2 * N + ext.ternary.zero_experts} rows)`
-        : `top-k:k=${config.moe.topK}`;
+        : formatRouterSpec(config.moe.router);
   return {
     numExperts: N,
     topK: config.moe.topK,
@@ -84,7 +86,8 @@ export function expertInfo(config: ModelConfig): ExpertInfo | null {
     moeLayers: [...config.moe.layers],
     router,
     expertIntermediateSize: config.moe.expertIntermediateSize,
-    gateScale: ext.gate_scale ?? 1,
+    gateScale: config.moe.routedScale,
+    sharedExpert: config.moe.sharedExpert ? { ...config.moe.sharedExpert } : null,
   };
 }
 

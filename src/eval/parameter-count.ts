@@ -8,12 +8,8 @@
  * threshold, null experts) use a data-dependent number: eval and sweep report it as `load`.
  * FLOPs against top-k are the router statistics' job (src/routers/stats.ts, src/eval/flop-dims.ts).
  */
+import { tensorRoleClassifier } from '../models/architectures/tensor-roles.js';
 import type { ModelConfig } from '../models/config.js';
-
-const EXPERT = /\.block_sparse_moe\.experts\.(\d+)\./;
-const ROUTER = /\.block_sparse_moe\.gate2?\.(weight|bias)$/;
-const INPUT_EMBEDDING = 'model.embed_tokens.weight';
-const LM_HEAD = 'lm_head.weight';
 
 export interface ParameterCounts {
   total: number;
@@ -21,6 +17,8 @@ export interface ParameterCounts {
   expert: number;
   /** Router rows (gate, gate2, their biases). */
   router: number;
+  /** Shared experts (and their gates): every token runs them, so they count as active in full. */
+  shared: number;
   /** Input embedding plus an untied LM head. */
   embedding: number;
   /** Everything else: attention, norms, dense MLPs, adapters. */
@@ -40,11 +38,15 @@ export function countParameters(entries: Iterable<readonly [string, number]>, co
   let expert = 0;
   let router = 0;
   let embedding = 0;
+  let shared = 0;
+  const roleOf = tensorRoleClassifier();
   for (const [name, n] of entries) {
     total += n;
-    if (EXPERT.test(name)) expert += n;
-    else if (ROUTER.test(name)) router += n;
-    else if (name === INPUT_EMBEDDING || name === LM_HEAD) embedding += n;
+    const role = roleOf(name);
+    if (role === 'routed-expert') expert += n;
+    else if (role === 'router') router += n;
+    else if (role === 'shared-expert') shared += n;
+    else if (role === 'embedding') embedding += n;
   }
   const N = config.moe?.numExperts ?? 0;
   const k = config.moe ? Math.min(config.moe.topK, N) : 0;
@@ -54,14 +56,15 @@ export function countParameters(entries: Iterable<readonly [string, number]>, co
     ? '; this checkpoint routes dynamically, so its true experts per token depend on the data: see `eval` for the measured load'
     : '';
   const activeBasis = config.moe
-    ? `all non-expert parameters (embeddings included) plus ${k}/${N} of the routed expert parameters of the ${config.moe.layers.length} MoE layer(s) (k = num_experts_per_tok)${dynamic}`
+    ? `all non-expert parameters (embeddings${config.moe.sharedExpert ? ' and shared experts' : ''} included) plus ${k}/${N} of the routed expert parameters of the ${config.moe.layers.length} MoE layer(s) (k = num_experts_per_tok)${dynamic}`
     : 'all parameters (dense model)';
   return {
     total,
     expert,
     router,
+    shared,
     embedding,
-    other: total - expert - router - embedding,
+    other: total - expert - router - shared - embedding,
     activeExperts: k,
     numExperts: N,
     activePerToken: Math.round(total - expert + activeExpert),

@@ -5,7 +5,7 @@
 import type { CausalLM } from '../models/causal-lm.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Rng } from '../tensor/index.js';
-import { editModelConfig, moeTuneOf } from './config-edit.js';
+import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import { countParameters, freezeAllButAdapters } from './freeze.js';
 import { checkLoraHyper, LoraLinear, type LoraHyper } from './lora-linear.js';
 import { MoLoraLinear } from './mo-lora-linear.js';

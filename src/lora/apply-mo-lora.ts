@@ -10,7 +10,7 @@ import { createRouter } from '../routers/registry.js';
 import type { Router } from '../routers/router.js';
 import { Rng, Tensor } from '../tensor/index.js';
 import type { AppliedAdapters } from './apply-lora.js';
-import { editModelConfig, moeTuneOf } from './config-edit.js';
+import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import { countParameters, freezeAllButAdapters } from './freeze.js';
 import { LoraLinear, linearDtype, type LoraHyper } from './lora-linear.js';
 import { LoraExpert, MoLoraLinear, routerInit } from './mo-lora-linear.js';

@@ -3,7 +3,7 @@
  * `moe_tune.lora` / `moe_tune.mo_lora` loads with its adapters (tensors checked by name and
  * shape like every other key). Imported by src/lora/index.ts.
  */
-import { registerLayerExtension } from '../models/build.js';
+import { registerLayerExtension } from '../models/layer-extensions.js';
 import { wrapLora } from './apply-lora.js';
 import { moLoraSettings, wrapMoLora } from './apply-mo-lora.js';
 import { freezeAllButAdapters } from './freeze.js';
@@ -11,6 +11,8 @@ import type { TargetPatterns } from './target-match.js';
 
 registerLayerExtension({
   key: 'mo_lora',
+  order: 10,
+  source: 'src/lora',
   build(model, config, src) {
     const c = config.extensions.mo_lora!;
     wrapMoLora(model, moLoraSettings({
@@ -23,6 +25,8 @@ registerLayerExtension({
 
 registerLayerExtension({
   key: 'lora',
+  order: 20,
+  source: 'src/lora',
   build(model, config, src) {
     const c = config.extensions.lora!;
     wrapLora(model, {

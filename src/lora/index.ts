@@ -14,4 +14,6 @@ export {
   type MoLoraOptions, type MoLoraSettings,
 } from './apply-mo-lora.js';
 export { trainableParameters, freezeAllButAdapters, adapterTensors, countParameters } from './freeze.js';
-export { editModelConfig, setModelConfig, modelConfigJson, moeTuneOf } from './config-edit.js';
+// Config editing lives in src/models/config-edit.ts (surgery of any kind edits configs); re-exported
+// here for code written against the old location.
+export { editModelConfig, setModelConfig, modelConfigJson, moeTuneOf } from '../models/config-edit.js';

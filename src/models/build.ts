@@ -1,101 +1,131 @@
 /**
- * Builds a CausalLM for a normalised config from a WeightSource. One builder serves Llama (dense),
- * Mixtral (MoE in every layer) and moe-tune's extended layouts (null-expert gate2, ternary router
- * rows with a bias, MoE in some layers, decomposed experts with a gate scale).
+ * Builds a CausalLM for a normalised config from a WeightSource, reading every module and tensor
+ * name from the family's declared layout (architectures/<family>.ts): one builder for every family
+ * and for moe-tune's extended layouts (null-expert gate2 rows, ternary router rows with a bias, MoE
+ * in some layers, decomposed experts with a gate scale, layer extensions such as LoRA).
  */
 import { createDefaultRouter } from './default-router.js';
 import type { Router } from '../routers/router.js';
-import { LlamaAttention } from './attention.js';
+import { GqaAttention, type AttentionModule } from './attention.js';
+import { layoutOf, type ArchitectureLayout, type AttentionBuildContext, type GatedProjNames } from './architectures/index.js';
 import { CausalLM, DecoderStack } from './causal-lm.js';
 import type { ModelConfig } from './config.js';
 import { DecoderLayer } from './decoder-layer.js';
 import { Embedding } from './embedding.js';
+import { buildLayerExtensions } from './layer-extensions.js';
 import { Linear } from './linear.js';
-import { LlamaMLP, MixtralExpert } from './mlp.js';
+import { GatedMLP } from './mlp.js';
 import { SparseMoeBlock } from './moe-block.js';
 import { RMSNorm } from './rms-norm.js';
+import { routerModules } from './router-rows.js';
 import type { WeightSource } from './weight-source.js';
 
-/**
- * Layers defined above the models layer (LoRA and Mo-LoRA, in src/lora) that a config asks for
- * with a moe_tune key. They register a builder here when their module is imported; buildCausalLM
- * runs it on the finished model, reading their tensors from the same WeightSource (so loadModel
- * checks their names and shapes, and counts them as used).
- */
-export interface LayerExtension {
-  /** The moe_tune key that asks for these layers. */
-  key: string;
-  build(model: CausalLM, config: ModelConfig, src: WeightSource): void;
-}
-
-/** moe_tune keys whose layers come from a registered LayerExtension, in the order they are built. */
-export const LAYER_EXTENSION_KEYS = ['mo_lora', 'lora'] as const;
-
-const layerExtensions = new Map<string, LayerExtension>();
-
-export function registerLayerExtension(ext: LayerExtension): void {
-  layerExtensions.set(ext.key, ext);
-}
+export { registerLayerExtension, type LayerExtension } from './layer-extensions.js';
 
 export interface BuildOptions {
   /** A router to use in every MoE layer instead of the config's own. */
   router?: Router;
 }
 
-/** Router rows of one layer's `gate` (and whether it has a bias) for this config. */
-export function gateRows(config: ModelConfig): { rows: number; bias: boolean; gate2Rows: number } {
-  const N = config.moe!.numExperts;
-  const ext = config.extensions;
-  if (ext.ternary) return { rows: 2 * N + ext.ternary.zero_experts, bias: true, gate2Rows: 0 };
-  return { rows: N, bias: false, gate2Rows: ext.null_experts?.m ?? 0 };
+/** A linear [out, in] (with a bias when asked) read from the source under `name`. */
+export function sourceLinear(src: WeightSource, name: string, out: number, inF: number, bias = false): Linear {
+  const w = src.get(`${name}.weight`, [out, inF], { type: 'linear', fanIn: inF });
+  return new Linear(w, bias ? src.get(`${name}.bias`, [out], { type: 'linear-bias' }) : null);
+}
+
+/** A gated MLP D -> F -> D under `prefix` with the family's projection names (created in their declared order). */
+export function sourceGatedMLP(src: WeightSource, prefix: string, names: GatedProjNames, D: number, F: number, bias: boolean): GatedMLP {
+  const shapes = { gate: [F, D], up: [F, D], down: [D, F] } as const;
+  const layers = {} as Record<keyof GatedProjNames, Linear>;
+  for (const role of Object.keys(names) as (keyof GatedProjNames)[]) {
+    const [o, i] = shapes[role];
+    layers[role] = sourceLinear(src, `${prefix}.${names[role]}`, o, i, bias);
+  }
+  return new GatedMLP(names, layers);
+}
+
+/** The default attention: grouped-query with the config's biases, q / k norms and clipping. */
+export function buildGqaAttention({ config, src, prefix }: AttentionBuildContext): AttentionModule {
+  const D = config.hiddenSize;
+  const { numHeads: H, numKvHeads: Hkv, headDim: Dh, attention: a } = config;
+  const q = sourceLinear(src, `${prefix}.q_proj`, H * Dh, D, a.qkvBias);
+  const k = sourceLinear(src, `${prefix}.k_proj`, Hkv * Dh, D, a.qkvBias);
+  const v = sourceLinear(src, `${prefix}.v_proj`, Hkv * Dh, D, a.qkvBias);
+  const o = sourceLinear(src, `${prefix}.o_proj`, D, H * Dh, a.oBias);
+  let norms: { q: RMSNorm; k: RMSNorm } | null = null;
+  if (a.qkNorm !== 'none') {
+    const [qn, kn] = a.qkNorm === 'head' ? [Dh, Dh] : [H * Dh, Hkv * Dh];
+    norms = {
+      q: new RMSNorm(src.get(`${prefix}.q_norm.weight`, [qn], { type: 'norm' }), config.rmsNormEps),
+      k: new RMSNorm(src.get(`${prefix}.k_norm.weight`, [kn], { type: 'norm' }), config.rmsNormEps),
+    };
+  }
+  return new GqaAttention(config, q, k, v, o, norms);
+}
+
+/** One MoE block of layer i: router row modules, stacked experts, optional shared expert. */
+function buildMoeBlock(config: ModelConfig, layout: ArchitectureLayout, src: WeightSource, i: number, router: Router): SparseMoeBlock {
+  const moe = config.moe!;
+  const D = config.hiddenSize;
+  const F = moe.expertIntermediateSize;
+  const n = layout.names;
+  const m = `model.layers.${i}.${n.moe}`;
+  const rowModules = routerModules(config);
+  const main = rowModules.find((r) => r.module === n.router);
+  if (!main) throw new Error(`${config.architecture}: no router rows in '${n.router}'`);
+  const gate = new Linear(
+    src.get(`${m}.${n.router}.weight`, [main.rows, D], { type: 'router' }),
+    main.bias ? src.get(`${m}.${n.router}.bias`, [main.rows], { type: 'router-bias', init: main.bias }) : null);
+  const experts = Array.from({ length: moe.numExperts }, (_, e) => sourceGatedMLP(src, `${m}.${n.experts}.${e}`, n.expertProj, D, F, config.mlpBias));
+  let shared = null;
+  if (moe.sharedExpert) {
+    if (!n.sharedExpert) throw new Error(`${config.architecture}: the config has a shared expert but the layout names none`);
+    const mlp = sourceGatedMLP(src, `${m}.${n.sharedExpert}`, n.mlpProj, D, moe.sharedExpert.intermediateSize, config.mlpBias);
+    const gateName = moe.sharedExpert.gated ? n.sharedExpertGate : null;
+    if (moe.sharedExpert.gated && !gateName) throw new Error(`${config.architecture}: the shared expert is gated but the layout names no gate`);
+    const sgate = gateName ? sourceLinear(src, `${m}.${gateName}`, 1, D) : null;
+    shared = { name: n.sharedExpert, mlp, gateName, gate: sgate };
+  }
+  const block = new SparseMoeBlock(gate, experts, router, i, moe.routedScale, { routerName: n.router, expertsName: n.experts, shared });
+  for (const extra of rowModules) {
+    if (extra === main) continue;
+    block.setGate2(new Linear(
+      src.get(`${m}.${extra.module}.weight`, [extra.rows, D], { type: 'router', rowKind: 'null' }),
+      extra.bias ? src.get(`${m}.${extra.module}.bias`, [extra.rows], { type: 'router-bias', init: extra.bias }) : null));
+  }
+  block.checkRouter();
+  return block;
 }
 
 export function buildCausalLM(config: ModelConfig, src: WeightSource, opts: BuildOptions = {}): CausalLM {
+  const layout = layoutOf(config);
+  const n = layout.names;
   const D = config.hiddenSize;
-  const { numHeads: H, numKvHeads: Hkv, headDim: Dh } = config;
-  const lin = (name: string, out: number, inF: number): Linear =>
-    new Linear(src.get(`${name}.weight`, [out, inF], { type: 'linear', fanIn: inF }));
   const norm = (name: string): RMSNorm => new RMSNorm(src.get(`${name}.weight`, [D], { type: 'norm' }), config.rmsNormEps);
   const moeLayers = new Set(config.moe?.layers ?? []);
   const router = config.moe ? (opts.router ?? createDefaultRouter(config)) : null;
+  const buildAttention = layout.buildAttention ?? buildGqaAttention;
 
   const layers: DecoderLayer[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const p = `model.layers.${i}`;
-    const attn = new LlamaAttention(config,
-      lin(`${p}.self_attn.q_proj`, H * Dh, D), lin(`${p}.self_attn.k_proj`, Hkv * Dh, D),
-      lin(`${p}.self_attn.v_proj`, Hkv * Dh, D), lin(`${p}.self_attn.o_proj`, D, H * Dh));
-    let ffn: LlamaMLP | SparseMoeBlock;
+    const attn = buildAttention({ config, src, prefix: `${p}.self_attn`, layer: i });
+    let ffn: GatedMLP | SparseMoeBlock;
+    let ffnName: string;
     if (moeLayers.has(i)) {
-      const moe = config.moe!;
-      const F = moe.expertIntermediateSize;
-      const m = `${p}.block_sparse_moe`;
-      const g = gateRows(config);
-      const gate = new Linear(
-        src.get(`${m}.gate.weight`, [g.rows, D], { type: 'router' }),
-        g.bias ? src.get(`${m}.gate.bias`, [g.rows], { type: 'router-bias', rows: [] }) : null);
-      const experts = Array.from({ length: moe.numExperts }, (_, e) => new MixtralExpert(
-        lin(`${m}.experts.${e}.w1`, F, D), lin(`${m}.experts.${e}.w2`, D, F), lin(`${m}.experts.${e}.w3`, F, D)));
-      const block = new SparseMoeBlock(gate, experts, router!, i, config.extensions.gate_scale ?? 1);
-      if (g.gate2Rows > 0) block.setGate2(new Linear(src.get(`${m}.gate2.weight`, [g.gate2Rows, D], { type: 'router', rowKind: 'null' })));
-      block.checkRouter();
-      ffn = block;
+      ffn = buildMoeBlock(config, layout, src, i, router!);
+      ffnName = n.moe;
     } else {
-      const F = config.intermediateSize;
-      ffn = new LlamaMLP(lin(`${p}.mlp.gate_proj`, F, D), lin(`${p}.mlp.up_proj`, F, D), lin(`${p}.mlp.down_proj`, D, F));
+      ffn = sourceGatedMLP(src, `${p}.${n.mlp}`, n.mlpProj, D, config.intermediateSize, config.mlpBias);
+      ffnName = n.mlp;
     }
-    layers.push(new DecoderLayer(i, norm(`${p}.input_layernorm`), attn, norm(`${p}.post_attention_layernorm`), ffn));
+    layers.push(new DecoderLayer(i, norm(`${p}.input_layernorm`), attn, norm(`${p}.post_attention_layernorm`), ffn, ffnName));
   }
   const embed = new Embedding(src.get('model.embed_tokens.weight', [config.vocabSize, D], { type: 'embedding' }));
   const stack = new DecoderStack(embed, layers, norm('model.norm'));
   const head = config.tieWordEmbeddings ? null
     : new Linear(src.get('lm_head.weight', [config.vocabSize, D], { type: 'lm-head', fanIn: D }));
   const model = new CausalLM(config, stack, head);
-  for (const key of LAYER_EXTENSION_KEYS) {
-    if (config.extensions[key] === undefined) continue;
-    const ext = layerExtensions.get(key);
-    if (!ext) throw new Error(`${config.architecture}: config key moe_tune.${key} needs the adapter layers of src/lora; import 'moe-tune' (or src/lora/index.js) before building or loading this model`);
-    ext.build(model, config, src);
-  }
+  buildLayerExtensions(model, config, src);
   return model;
 }

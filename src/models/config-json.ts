@@ -1,4 +1,6 @@
+import { layoutOf } from './architectures/index.js';
 import type { ModelConfig } from './config.js';
+import { ropeToJson } from './rotary.js';
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
@@ -35,10 +37,16 @@ export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<strin
   // keys that describe a different file than the one being written
   for (const k of STALE_KEYS) delete out[k];
   if (c.headDim !== c.hiddenSize / c.numHeads) out['head_dim'] = c.headDim;
+  if (c.rope.type !== 'default') {
+    delete out['rope_scaling'];
+    out['rope_parameters'] = ropeToJson(c.rope);
+  } else if (out['rope_parameters'] && typeof out['rope_parameters'] === 'object') {
+    out['rope_parameters'] = { ...(out['rope_parameters'] as Record<string, unknown>), rope_theta: c.ropeTheta };
+  }
   if (c.padTokenId !== null) out['pad_token_id'] = c.padTokenId;
   if (c.moe) {
     Object.assign(out, {
-      num_local_experts: c.moe.numExperts,
+      [layoutOf(c).expertsKey ?? 'num_local_experts']: c.moe.numExperts,
       num_experts_per_tok: c.moe.topK,
       router_aux_loss_coef: c.moe.routerAuxLossCoef,
     });

@@ -5,6 +5,9 @@
  * different math.
  */
 import { z } from 'zod';
+import type { RouterSpec } from '../routers/router.js';
+import type { ArchitectureLayout } from './architectures/layout.js';
+import { readRope, type RopeConfig } from './rotary.js';
 
 /** moe-tune's own config keys (under "moe_tune" in config.json) for architectures made by surgery. */
 export const MoeTuneExtensionsSchema = z.object({
@@ -50,6 +53,14 @@ export const MoeTuneExtensionsSchema = z.object({
 }).loose();
 export type MoeTuneExtensions = z.infer<typeof MoeTuneExtensionsSchema>;
 
+/** A shared expert that every token runs (Qwen2-MoE `shared_expert`, DeepSeek `shared_experts`). */
+export interface SharedExpertConfig {
+  /** Width of its hidden layer (all shared experts fused into one MLP, as the checkpoints store them). */
+  intermediateSize: number;
+  /** Output multiplied by sigmoid(shared_expert_gate(x)) (Qwen2-MoE), else added as is. */
+  gated: boolean;
+}
+
 export interface MoeConfig {
   numExperts: number;
   topK: number;
@@ -58,6 +69,26 @@ export interface MoeConfig {
   expertIntermediateSize: number;
   /** Indices of the decoder layers whose FFN is a MoE block. */
   layers: number[];
+  /** The family's own routing rule (moe_tune.router, null experts or ternary rows take precedence). */
+  router: RouterSpec;
+  /** Routed expert outputs are multiplied by this (routed_scaling_factor; moe_tune.gate_scale for XMoE). */
+  routedScale: number;
+  sharedExpert: SharedExpertConfig | null;
+}
+
+/** Attention options beyond Llama's plain grouped-query attention. */
+export interface AttentionConfig {
+  /** Bias on q / k / v (Qwen2; Llama attention_bias). */
+  qkvBias: boolean;
+  /** Bias on o_proj (Llama attention_bias). */
+  oBias: boolean;
+  /**
+   * RMSNorm of q and k before rope: 'head' per head over head_dim (Qwen3, weights [head_dim]);
+   * 'projection' over the whole projection (OLMoE, weights [H * head_dim] and [Hkv * head_dim]).
+   */
+  qkNorm: 'none' | 'head' | 'projection';
+  /** q, k, v clamped to [-clip, clip] after projection (OLMoE clip_qkv), or null. */
+  clipQkv: number | null;
 }
 
 export interface ModelConfig {
@@ -72,6 +103,8 @@ export interface ModelConfig {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** Rotary embedding frequencies (rope_scaling / rope_parameters). */
+  rope: RopeConfig;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   /** Attention window (Mixtral / Mistral); sequences longer than this are refused. */
@@ -79,6 +112,9 @@ export interface ModelConfig {
   bosTokenId: number | null;
   eosTokenId: number | number[] | null;
   padTokenId: number | null;
+  attention: AttentionConfig;
+  /** Bias on the FFN projections (Llama mlp_bias). */
+  mlpBias: boolean;
   /** Null for dense models. */
   moe: MoeConfig | null;
   extensions: MoeTuneExtensions;
@@ -88,20 +124,7 @@ export interface ModelConfig {
 
 const positiveInt = z.number().int().positive();
 
-/** transformers' defaults per architecture (the fields we read). */
-export const LLAMA_DEFAULTS = {
-  vocab_size: 32000, hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32,
-  rms_norm_eps: 1e-6, rope_theta: 10000, max_position_embeddings: 2048, tie_word_embeddings: false,
-  bos_token_id: 1, eos_token_id: 2,
-} as const;
-
-export const MIXTRAL_DEFAULTS = {
-  vocab_size: 32000, hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32,
-  num_key_value_heads: 8, rms_norm_eps: 1e-5, rope_theta: 1e6, max_position_embeddings: 4096 * 32,
-  tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2, num_local_experts: 8, num_experts_per_tok: 2,
-  router_aux_loss_coef: 0.001,
-} as const;
-
+/** The keys every family reads (Llama's config); a family's defaults fill the missing ones first. */
 const CommonSchema = z.object({
   vocab_size: positiveInt,
   hidden_size: positiveInt,
@@ -112,47 +135,28 @@ const CommonSchema = z.object({
   head_dim: positiveInt.nullish(),
   rms_norm_eps: z.number().positive(),
   rope_theta: z.number().positive().optional(),
-  rope_parameters: z.object({ rope_type: z.string().optional(), type: z.string().optional(), rope_theta: z.number().positive().optional() }).loose().nullish(),
-  rope_scaling: z.object({ rope_type: z.string().optional(), type: z.string().optional() }).loose().nullish(),
   max_position_embeddings: positiveInt,
   tie_word_embeddings: z.boolean(),
   hidden_act: z.string().optional(),
-  attention_bias: z.boolean().optional(),
-  mlp_bias: z.boolean().optional(),
   attention_dropout: z.number().optional(),
   bos_token_id: z.number().int().nullish(),
   eos_token_id: z.union([z.number().int(), z.array(z.number().int())]).nullish(),
   pad_token_id: z.number().int().nullish(),
-  sliding_window: positiveInt.nullish(),
+  sliding_window: z.number().int().nonnegative().nullish(),
   moe_tune: MoeTuneExtensionsSchema.optional(),
 }).loose();
 
-const MoeSchema = z.object({
-  num_local_experts: positiveInt,
-  num_experts_per_tok: positiveInt,
-  router_aux_loss_coef: z.number().nonnegative(),
-  router_jitter_noise: z.number().nonnegative().optional(),
-}).loose();
-
-function formatIssues(where: string, error: z.ZodError): string {
+export function formatIssues(where: string, error: z.ZodError): string {
   return error.issues
     .map((i) => `${where}: field '${i.path.join('.') || '(root)'}': ${i.message}`)
     .join('; ');
 }
 
-/** Rejects the config values whose math moe-tune does not implement. */
-function checkSupported(where: string, c: z.infer<typeof CommonSchema>, moe: z.infer<typeof MoeSchema> | null): void {
+/** Rejects the common config values whose math moe-tune does not implement. */
+function checkSupported(where: string, c: z.infer<typeof CommonSchema>): void {
   const bad: string[] = [];
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') bad.push(`hidden_act '${act}' (only 'silu' is implemented)`);
-  if (c.attention_bias) bad.push('attention_bias true (only bias-free attention projections are implemented)');
-  if (c.mlp_bias) bad.push('mlp_bias true (only bias-free MLP projections are implemented)');
-  for (const [key, v] of [['rope_scaling', c.rope_scaling], ['rope_parameters', c.rope_parameters]] as const) {
-    if (!v) continue;
-    const type = v.rope_type ?? v.type ?? 'default';
-    if (type !== 'default') bad.push(`${key} type '${type}' (only the default rotary embedding is implemented)`);
-  }
-  if (moe && (moe.router_jitter_noise ?? 0) > 0) bad.push(`router_jitter_noise ${moe.router_jitter_noise} (only 0 is implemented)`);
   const H = c.num_attention_heads;
   const Hkv = c.num_key_value_heads ?? H;
   if (H % Hkv !== 0) bad.push(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
@@ -162,51 +166,46 @@ function checkSupported(where: string, c: z.infer<typeof CommonSchema>, moe: z.i
   if (bad.length > 0) throw new Error(`${where}: unsupported config: ${bad.join('; ')}`);
 }
 
-export interface ArchitectureDefaults {
-  defaults: Record<string, unknown>;
-  moe: boolean;
-}
-
 /**
- * Validates a config.json object for an architecture and normalises it. `where` names the file in
- * error messages.
+ * Validates a config.json object for an architecture layout and normalises it. `where` names the
+ * file in error messages.
  */
-export function parseModelConfig(raw: Record<string, unknown>, architecture: string, arch: ArchitectureDefaults, where: string): ModelConfig {
-  const withDefaults: Record<string, unknown> = { ...arch.defaults };
-  for (const [k, v] of Object.entries(raw)) if (v !== undefined && !(v === null && k in arch.defaults)) withDefaults[k] = v;
+export function parseModelConfig(raw: Record<string, unknown>, layout: ArchitectureLayout, where: string): ModelConfig {
+  const withDefaults: Record<string, unknown> = { ...layout.defaults };
+  for (const [k, v] of Object.entries(raw)) if (v !== undefined && !(v === null && k in layout.defaults)) withDefaults[k] = v;
   const common = CommonSchema.safeParse(withDefaults);
   if (!common.success) throw new Error(formatIssues(where, common.error));
   const c = common.data;
-  let moeRaw: z.infer<typeof MoeSchema> | null = null;
-  if (arch.moe) {
-    const m = MoeSchema.safeParse(withDefaults);
-    if (!m.success) throw new Error(formatIssues(where, m.error));
-    moeRaw = m.data;
-  }
-  checkSupported(where, c, moeRaw);
+  checkSupported(where, c);
+  const family = layout.read(withDefaults, where);
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  const rope = readRope(withDefaults, headDim, c.max_position_embeddings, layout.defaults['rope_theta'] as number, where);
   const ext = c.moe_tune ?? {};
-  const ropeTheta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? (arch.defaults['rope_theta'] as number);
   const numLayers = c.num_hidden_layers;
   let moe: MoeConfig | null = null;
-  if (moeRaw) {
-    const layers = ext.moe_layers ?? Array.from({ length: numLayers }, (_, i) => i);
+  if (family.moe) {
+    const fm = family.moe;
+    const layers = ext.moe_layers ?? fm.layers;
     for (const l of layers) if (l >= numLayers) throw new Error(`${where}: field 'moe_tune.moe_layers': layer ${l} >= num_hidden_layers ${numLayers}`);
-    if (moeRaw.num_experts_per_tok > moeRaw.num_local_experts && !ext.null_experts && !ext.ternary) {
-      throw new Error(`${where}: field 'num_experts_per_tok': ${moeRaw.num_experts_per_tok} is more than num_local_experts ${moeRaw.num_local_experts}`);
+    if (fm.topK > fm.numExperts && !ext.null_experts && !ext.ternary) {
+      throw new Error(`${where}: field 'num_experts_per_tok': ${fm.topK} is more than the ${fm.numExperts} experts`);
     }
     moe = {
-      numExperts: moeRaw.num_local_experts,
-      topK: moeRaw.num_experts_per_tok,
-      routerAuxLossCoef: moeRaw.router_aux_loss_coef,
-      expertIntermediateSize: ext.expert_intermediate_size ?? c.intermediate_size,
+      numExperts: fm.numExperts,
+      topK: fm.topK,
+      routerAuxLossCoef: fm.routerAuxLossCoef,
+      expertIntermediateSize: ext.expert_intermediate_size ?? fm.expertIntermediateSize,
       layers,
+      router: fm.router,
+      routedScale: ext.gate_scale ?? fm.routedScalingFactor,
+      sharedExpert: fm.sharedExpert,
     };
   }
   if (ext.null_experts && moe && ext.null_experts.m % moe.numExperts !== 0) {
     throw new Error(`${where}: field 'moe_tune.null_experts.m': ${ext.null_experts.m} is not a multiple of num_local_experts ${moe.numExperts}`);
   }
   return {
-    architecture,
+    architecture: layout.name,
     modelType: typeof raw['model_type'] === 'string' ? (raw['model_type'] as string) : '',
     vocabSize: c.vocab_size,
     hiddenSize: c.hidden_size,
@@ -214,15 +213,18 @@ export function parseModelConfig(raw: Record<string, unknown>, architecture: str
     numLayers,
     numHeads: c.num_attention_heads,
     numKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
-    headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+    headDim,
     rmsNormEps: c.rms_norm_eps,
-    ropeTheta,
+    ropeTheta: rope.theta,
+    rope,
     maxPositionEmbeddings: c.max_position_embeddings,
     tieWordEmbeddings: c.tie_word_embeddings,
-    slidingWindow: c.sliding_window ?? null,
+    slidingWindow: family.slidingWindow !== undefined ? family.slidingWindow : c.sliding_window || null,
     bosTokenId: c.bos_token_id ?? null,
     eosTokenId: c.eos_token_id ?? null,
     padTokenId: c.pad_token_id ?? null,
+    attention: family.attention,
+    mlpBias: family.mlpBias,
     moe,
     extensions: ext,
     raw,

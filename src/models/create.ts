@@ -11,7 +11,7 @@ import { fromRemoteCodeConfig } from './remote-code.js';
 export function configFromJson(json: Record<string, unknown>, where = 'model config'): ModelConfig {
   const raw = fromRemoteCodeConfig(json);
   const arch = resolveArchitecture(raw, where);
-  return parseModelConfig(raw, arch.name, arch, where);
+  return parseModelConfig(raw, arch, where);
 }
 
 /** A randomly initialised model (pretraining from scratch, tests). */

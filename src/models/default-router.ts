@@ -4,7 +4,8 @@ import type { ModelConfig } from './config.js';
 
 /**
  * The router a checkpoint's config asks for: moe_tune.router when set, AdaMoE null experts or
- * TC-MoE ternary rows when the layout has them, else Mixtral's top-k with num_experts_per_tok.
+ * TC-MoE ternary rows when the layout has them, else the family's own routing rule (softmax top-k
+ * renormalised or not, ...).
  */
 export function createDefaultRouter(config: ModelConfig): Router {
   if (!config.moe) throw new Error('createDefaultRouter: the model has no MoE layers');
@@ -14,5 +15,5 @@ export function createDefaultRouter(config: ModelConfig): Router {
     return createRouter({ name: 'null-experts', k: ext.null_experts.top_k, m: ext.null_experts.m, mapping: ext.null_experts.mapping });
   }
   if (ext.ternary) return createRouter({ name: 'ternary', k: config.moe.topK, zero: ext.ternary.zero_experts });
-  return createRouter({ name: 'top-k', k: config.moe.topK });
+  return createRouter(config.moe.router);
 }

@@ -36,12 +36,11 @@ export function randomSource(config: ModelConfig, opts: InitOptions): WeightSour
         case 'norm':
           data.fill(1);
           break;
-        case 'router-bias': {
-          const N = config.moe!.numExperts;
-          const K = config.extensions.ternary?.zero_experts ?? 0;
-          data.set(ternaryBias(N, K).subarray(0, n));
+        case 'router-bias':
+          data.set(kind.init.subarray(0, n));
           break;
-        }
+        case 'linear-bias':
+          break;
         case 'router':
           fillNormal(data, routerStd, rng);
           break;

@@ -53,7 +53,7 @@ export function loadModelConfig(dir: string): ModelConfig {
   const raw = fromRemoteCodeConfig(readHfConfig(dir));
   const where = path.join(dir, 'config.json');
   const arch = resolveArchitecture(raw, where);
-  return parseModelConfig(raw, arch.name, arch, where);
+  return parseModelConfig(raw, arch, where);
 }
 
 /**

@@ -1,40 +1,38 @@
 import { ops, type Tensor } from '../tensor/index.js';
+import type { GatedProjNames } from './architectures/layout.js';
 import type { ForwardContext } from './forward-context.js';
 import type { LinearLike } from './linear.js';
 import { Module } from './module.js';
 
-/** Llama FFN: down(silu(gate(x)) * up(x)). */
-export class LlamaMLP extends Module {
-  gate_proj: LinearLike;
-  up_proj: LinearLike;
-  down_proj: LinearLike;
+/**
+ * A gated (SwiGLU) FFN: down(silu(gate(x)) * up(x)). One class for Llama's dense MLP, every routed
+ * expert and the shared experts; the projections are registered under the family's names (Llama
+ * `gate_proj` / `up_proj` / `down_proj`, Mixtral `w1` / `w3` / `w2`), in the order the names object
+ * lists them.
+ */
+export class GatedMLP extends Module {
+  gate: LinearLike;
+  up: LinearLike;
+  down: LinearLike;
 
-  constructor(gate: LinearLike, up: LinearLike, down: LinearLike) {
+  constructor(readonly names: GatedProjNames, layers: { gate: LinearLike; up: LinearLike; down: LinearLike }) {
     super();
-    this.gate_proj = this.registerModule('gate_proj', gate);
-    this.up_proj = this.registerModule('up_proj', up);
-    this.down_proj = this.registerModule('down_proj', down);
+    this.gate = layers.gate;
+    this.up = layers.up;
+    this.down = layers.down;
+    for (const role of Object.keys(names) as (keyof GatedProjNames)[]) this.registerModule(names[role], layers[role]);
+  }
+
+  /** The projection with a role (after LoRA wrapping or quantisation, the current module). */
+  proj(role: keyof GatedProjNames): LinearLike {
+    return this[role];
+  }
+
+  protected override onChildReplaced(name: string, m: Module): void {
+    for (const role of Object.keys(this.names) as (keyof GatedProjNames)[]) if (this.names[role] === name) this[role] = m as LinearLike;
   }
 
   forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    return this.down_proj.forward(ops.swiglu(this.gate_proj.forward(x, ctx), this.up_proj.forward(x, ctx)), ctx);
-  }
-}
-
-/** Mixtral expert: w2(silu(w1 x) * w3 x). */
-export class MixtralExpert extends Module {
-  w1: LinearLike;
-  w2: LinearLike;
-  w3: LinearLike;
-
-  constructor(w1: LinearLike, w2: LinearLike, w3: LinearLike) {
-    super();
-    this.w1 = this.registerModule('w1', w1);
-    this.w2 = this.registerModule('w2', w2);
-    this.w3 = this.registerModule('w3', w3);
-  }
-
-  forward(x: Tensor, ctx?: ForwardContext): Tensor {
-    return this.w2.forward(ops.swiglu(this.w1.forward(x, ctx), this.w3.forward(x, ctx)), ctx);
+    return this.down.forward(ops.swiglu(this.gate.forward(x, ctx), this.up.forward(x, ctx)), ctx);
   }
 }

@@ -1,40 +1,88 @@
 /**
- * The sparse MoE FFN block (Mixtral's `block_sparse_moe`), for any router. It pays only for the
- * (token, true expert) pairs the router returns: the tokens of each expert are gathered, run
- * through that expert once, and the results are scatter-added back weighted by their gates. Null,
- * zero and dropped slots never reach an expert.
+ * The sparse MoE FFN block (MegaBlocks' shape: router + experts + optional shared expert), for any
+ * family and any router:
+ *
+ *   y = s * sum_{(t,e) routed} g_te E_e(x_t)  [+ identity-null weight * x]  [+ sigma(w_s x) * S(x)]
+ *
+ * - router rows: the family's router linear (`gate`) and moe-tune's extra row groups (`gate2` for
+ *   AdaMoE null experts; ternary rows live in `gate` with a bias), see router-rows.ts;
+ * - stacked experts (stacked-experts.ts): the only place expert compute happens; it pays only for
+ *   the (token, true expert) pairs the router returns. Null, zero and dropped slots never reach it;
+ * - s: the routed scaling factor (DeepSeek-V3 routed_scaling_factor; N for XMoE's gate_scale);
+ * - an optional shared expert S every token runs, with an optional sigmoid gate (Qwen2-MoE).
+ * The module names (`block_sparse_moe` / `mlp`, `gate`, `experts`, `shared_expert`, ...) come from
+ * the family's layout, so tensor keys are the Hub's.
  */
 import { ops, Rng, Tensor } from '../tensor/index.js';
 import type { Router } from '../routers/router.js';
 import type { ForwardContext } from './forward-context.js';
 import { Linear, type LinearLike } from './linear.js';
-import type { MixtralExpert } from './mlp.js';
-import { Module, ModuleList } from './module.js';
+import type { GatedMLP } from './mlp.js';
+import { Module } from './module.js';
+import { NULL_ROWS_MODULE } from './router-rows.js';
+import { StackedExperts } from './stacked-experts.js';
+
+/** The shared expert and its optional sigmoid gate, with their module names. */
+export interface SharedExpertSlot {
+  name: string;
+  mlp: GatedMLP;
+  gateName: string | null;
+  gate: LinearLike | null;
+}
+
+export interface MoeBlockOptions {
+  /** Module names of the router linear and the experts list (default `gate`, `experts`). */
+  routerName?: string;
+  expertsName?: string;
+  shared?: SharedExpertSlot | null;
+}
 
 export class SparseMoeBlock extends Module {
   /** Router rows of the true experts (and, for TC-MoE, the E^-1 and E^0 rows with a bias). */
   gate: LinearLike;
   /** AdaMoE: router rows of the null experts (m rows), or null. */
   gate2: LinearLike | null = null;
-  experts: ModuleList<MixtralExpert>;
-  /** Run plain experts through grouped GEMMs (false: one expert at a time; same result). */
-  grouped = true;
+  experts: StackedExperts;
+  shared: SharedExpertSlot | null;
+  readonly routerName: string;
 
-  constructor(gate: LinearLike, experts: MixtralExpert[], public router: Router, public layerIndex: number,
-    /** Expert outputs are multiplied by this (1; N for a decomposed dense FFN). */
-    public gateScale = 1) {
+  constructor(gate: LinearLike, experts: GatedMLP[] | StackedExperts, public router: Router, public layerIndex: number,
+    /** Routed expert outputs are multiplied by this (1; N for a decomposed dense FFN; routed_scaling_factor). */
+    public gateScale = 1, opts: MoeBlockOptions = {}) {
     super();
-    this.gate = this.registerModule('gate', gate);
-    this.experts = this.registerModule('experts', new ModuleList(experts));
+    this.routerName = opts.routerName ?? 'gate';
+    this.gate = this.registerModule(this.routerName, gate);
+    this.experts = this.registerModule(opts.expertsName ?? 'experts', experts instanceof StackedExperts ? experts : new StackedExperts(experts));
+    this.shared = opts.shared ?? null;
+    if (this.shared) {
+      this.registerModule(this.shared.name, this.shared.mlp);
+      if (this.shared.gateName && this.shared.gate) this.registerModule(this.shared.gateName, this.shared.gate);
+    }
   }
 
   get numExperts(): number {
     return this.experts.length;
   }
 
+  /** Run plain experts through grouped GEMMs (false: one expert at a time; same result). */
+  get grouped(): boolean {
+    return this.experts.grouped;
+  }
+
+  set grouped(v: boolean) {
+    this.experts.grouped = v;
+  }
+
   setGate2(g: LinearLike | null): void {
     this.gate2 = g;
-    if (g) this.registerModule('gate2', g);
+    if (g) this.registerModule(NULL_ROWS_MODULE, g);
+  }
+
+  protected override onChildReplaced(name: string, m: Module): void {
+    if (name === this.routerName) this.gate = m as LinearLike;
+    else if (name === NULL_ROWS_MODULE) this.gate2 = m as LinearLike;
+    else if (this.shared && name === this.shared.name) this.shared.mlp = m as GatedMLP;
+    else if (this.shared && name === this.shared.gateName) this.shared.gate = m as LinearLike;
   }
 
   /**
@@ -72,41 +120,6 @@ export class SparseMoeBlock extends Module {
     }
   }
 
-  /**
-   * Expert outputs for the routed rows, in routing order ([P, D]). With plain float experts every
-   * projection of all experts is one grouped GEMM over the tokens gathered once; experts wrapped by
-   * LoRA or quantised run one by one through their own forward.
-   */
-  private runExperts(flat: Tensor, tokens: Int32Array, off: Int32Array, ctx?: ForwardContext): Tensor {
-    const plain = this.grouped ? this.plainExpertWeights() : null;
-    if (plain) {
-      const xg = ops.gatherRows(flat, tokens);
-      const [g, u] = ops.groupedLinearMany(xg, [plain.w1, plain.w3], off) as [Tensor, Tensor];
-      return ops.groupedLinear(ops.swiglu(g, u), plain.w2, off);
-    }
-    const parts: Tensor[] = [];
-    for (let e = 0; e < this.numExperts; e++) {
-      const lo = off[e]!;
-      const hi = off[e + 1]!;
-      if (hi === lo) continue;
-      parts.push(this.experts.at(e).forward(ops.gatherRows(flat, tokens.subarray(lo, hi)), ctx));
-    }
-    return parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
-  }
-
-  /** The w1 / w2 / w3 weights of every expert when all are plain bias-free Linear layers. */
-  private plainExpertWeights(): { w1: Tensor[]; w2: Tensor[]; w3: Tensor[] } | null {
-    const w: { w1: Tensor[]; w2: Tensor[]; w3: Tensor[] } = { w1: [], w2: [], w3: [] };
-    for (const e of this.experts.items) {
-      for (const name of ['w1', 'w2', 'w3'] as const) {
-        const lin = e[name];
-        if (!(lin instanceof Linear) || lin.bias !== null) return null;
-        w[name].push(lin.weight);
-      }
-    }
-    return w;
-  }
-
   forward(x: Tensor, ctx?: ForwardContext, path = ''): Tensor {
     const D = x.shape[x.rank - 1]!;
     const T = x.size / D;
@@ -122,9 +135,14 @@ export class SparseMoeBlock extends Module {
     const { tokens, expertOffsets: off } = routing;
     let out: Tensor;
     if (tokens.length === 0) out = Tensor.zeros([T, D], x.dtype);
-    else out = ops.scatterAddRows(this.runExperts(flat, tokens, off, ctx), tokens, T, routing.gates);
+    else out = ops.scatterAddRows(this.experts.forward(flat, tokens, off, ctx), tokens, T, routing.gates);
     if (this.gateScale !== 1) out = ops.scale(out, this.gateScale);
     if (routing.identityWeights) out = ops.add(out, ops.mul(flat, ops.reshape(routing.identityWeights, [T, 1])));
+    if (this.shared) {
+      let s = this.shared.mlp.forward(flat, ctx);
+      if (this.shared.gate) s = ops.mul(s, ops.sigmoid(this.shared.gate.forward(flat, ctx)));
+      out = ops.add(out, s);
+    }
     return ops.reshape(out, x.shape);
   }
 }

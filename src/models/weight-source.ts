@@ -16,5 +16,6 @@ export type WeightKind =
   | { type: 'linear'; fanIn: number }
   | { type: 'norm' }
   | { type: 'router'; rowKind?: 'true' | 'negative' | 'zero' | 'null' }
-  | { type: 'router-bias'; rows: number[] }
+  | { type: 'router-bias'; init: Float32Array }
+  | { type: 'linear-bias' }
   | { type: 'lm-head'; fanIn: number };

@@ -16,6 +16,7 @@
  * tensors described in quant-state-io.ts. Written atomically (temp dir + rename).
  */
 import * as path from 'node:path';
+import { layoutOf } from '../models/architectures/index.js';
 import { openCheckpoint, withAtomicDir, writeCheckpoint, writeFileAtomic, type Checkpoint,
   type FloatStorageDtype, type TensorToWrite } from '../io/index.js';
 import { buildCausalLM, type BuildOptions } from '../models/build.js';
@@ -29,7 +30,7 @@ import { Tensor } from '../tensor/index.js';
 import { Nf4Linear } from './nf4-linear.js';
 import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4Js, quantizeNf4Stored, type Nf4Weight } from './nf4.js';
 import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
-import { DEFAULT_QUANT_SKIP, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
+import { isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
@@ -65,6 +66,7 @@ function isLinearWeight(name: string, kind: { type: string }): boolean {
 export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {}): LoadedQuantizedModel {
   const config = loadModelConfig(dir);
   const prequantized = quantizationConfigOf(config.raw) !== null;
+  const qopts = { ...opts, skip: opts.skip ?? layoutOf(config).quantSkip };
   const ckpt = openCheckpoint(dir);
   try {
     const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
@@ -101,7 +103,7 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
           quantized.set(modulePath, q);
           return Tensor.param(scratch().subarray(0, numel), shape, name);
         }
-        if (!prequantized && isLinearWeight(name, kind) && isQuantTarget(modulePath, opts) && ckpt.has(name)) {
+        if (!prequantized && isLinearWeight(name, kind) && isQuantTarget(modulePath, qopts) && ckpt.has(name)) {
           const info = ckpt.info(name);
           if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
             throw new Error(`${info.file}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
@@ -167,7 +169,7 @@ export function quantizationConfigJson(model: CausalLM): Record<string, unknown>
     bnb_4bit_use_double_quant: doubleQuant,
     bnb_4bit_compute_dtype: 'float32',
     bnb_4bit_quant_storage: 'uint8',
-    llm_int8_skip_modules: [...new Set([...DEFAULT_QUANT_SKIP.filter((p): p is string => typeof p === 'string'), ...floatLinears])].sort(),
+    llm_int8_skip_modules: [...new Set([...layoutOf(model.config).quantSkip.filter((p): p is string => typeof p === 'string'), ...floatLinears])].sort(),
   };
 }
 

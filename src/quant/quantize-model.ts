@@ -7,6 +7,8 @@
  * Patterns: a string matches a module path that equals it or ends with "." + it
  * ("q_proj" matches "model.layers.0.self_attn.q_proj"); a RegExp is tested against the full path.
  */
+import { layoutOf } from '../models/architectures/index.js';
+import { FLOAT_KEPT } from '../models/architectures/llama.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { Linear } from '../models/linear.js';
 import type { Module } from '../models/module.js';
@@ -15,8 +17,11 @@ import { NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE } from './nf4.js';
 
 export type ModulePattern = string | RegExp;
 
-/** Module names kept in float by default (adapter layers — LoRA A/B, Mo-LoRA routers and experts — always are). */
-export const DEFAULT_QUANT_SKIP: readonly ModulePattern[] = ['gate', 'gate2', 'lm_head', 'embed_tokens', 'router'];
+/**
+ * Module names kept in float by default when no model is at hand (adapter layers — LoRA A/B, Mo-LoRA
+ * routers and experts — always are); quantizeModel uses the model's family layout (`quantSkip`).
+ */
+export const DEFAULT_QUANT_SKIP: readonly ModulePattern[] = FLOAT_KEPT;
 
 /** Adapter sub-layers: trainable, never quantised whatever the options say. */
 const ADAPTER_PATH = /(^|\.)lora_[A-Za-z]+(\.|$)/;
@@ -61,7 +66,8 @@ export function isQuantTarget(path: string, opts: Pick<QuantizeModelOptions, 'ta
 
 /** Replaces the targeted float Linear modules of `model` (also bases under LoRA wrappers) by Nf4Linear, in place. */
 export function quantizeModel(model: CausalLM, opts: QuantizeModelOptions = {}): QuantizeModelResult {
-  const chosen = layerSites(model, (m): m is Linear => m instanceof Linear).filter((s) => isQuantTarget(s.path, opts));
+  const o = { ...opts, skip: opts.skip ?? layoutOf(model.config).quantSkip };
+  const chosen = layerSites(model, (m): m is Linear => m instanceof Linear).filter((s) => isQuantTarget(s.path, o));
   if (opts.targets && opts.targets.length > 0 && chosen.length === 0) {
     throw new Error(`quantizeModel: no linear module matches targets ${opts.targets.map(String).join(', ')}`);
   }

@@ -5,7 +5,8 @@
  * fails with the same one-line errors either way.
  */
 import { applySurgery, formatSurgeryReport } from '../adapters/index.js';
-import { applyLora, editModelConfig, moeTuneOf } from '../lora/index.js';
+import { applyLora } from '../lora/index.js';
+import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { WeightSource } from '../models/weight-source.js';
 import type { Tensor } from '../tensor/index.js';

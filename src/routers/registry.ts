@@ -26,9 +26,9 @@ export interface RouterEntry {
 export const ROUTERS: RouterEntry[] = [
   {
     name: 'top-k',
-    summary: 'k largest probabilities, renormalised (Mixtral)',
-    keys: { k: 2 },
-    create: (p) => new TopKRouter(p['k'] as number),
+    summary: 'k largest softmax probabilities, renormalised over the k (Mixtral, norm_topk_prob) or not (renormalize=false: Qwen2-MoE, OLMoE)',
+    keys: { k: 2, renormalize: true },
+    create: (p) => new TopKRouter(p['k'] as number, p['renormalize'] as boolean),
   },
   {
     name: 'top-p',

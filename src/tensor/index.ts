@@ -11,3 +11,4 @@ export { getBackend, setBackend, resolveBackend, nativeAvailable, kernelsFor, BA
 export { Rng, fillNormal, fillUniform, type RngState } from './random.js';
 export { topkRows, argsortDesc, groupBy } from './topk.js';
 export * as ops from './ops/index.js';
+export type { RotaryFrequencies } from './ops/rope.js';

@@ -7,23 +7,26 @@
  * Presets:
  *   all       every parameter
  *   lora      LoRA / Mo-LoRA adapter tensors (names containing "lora_": lora_A, lora_B, lora_router, lora_experts)
- *   routers   MoE router rows and biases: `.gate.` and `.gate2.` of the MoE blocks, Mo-LoRA `lora_router`
+ *   routers   MoE router rows and biases (the family's router linear and gate2, by the layouts' names), Mo-LoRA `lora_router`
  *   gate2     the AdaMoE null-expert router rows only
- *   experts   expert weights (`.experts.`)
+ *   experts   expert weights (`.experts.`: routed experts; shared experts by the layouts' names)
  *   attention self-attention projections
  *   norms     RMSNorm weights
  *   embeddings  the token embedding and the LM head
  *   current   whatever requires grad when the selection is made (e.g. after applyLora froze the base)
  */
+import { tensorRolePatterns } from '../models/architectures/tensor-roles.js';
 import type { Module } from '../models/module.js';
 import type { Tensor } from '../tensor/index.js';
+
+const roles = tensorRolePatterns();
 
 export const TRAINABLE_PRESETS: Readonly<Record<string, RegExp>> = {
   all: /./,
   lora: /(^|\.)lora_/,
-  routers: /\.block_sparse_moe\.gate2?\.(weight|bias)$|(^|\.)lora_router\./,
+  routers: new RegExp(`${roles.router.source}|(^|\\.)lora_router\\.`),
   gate2: /\.gate2\.(weight|bias)$/,
-  experts: /\.experts\./,
+  experts: new RegExp(`\\.experts\\.|${roles.sharedExpert.source}`),
   attention: /\.self_attn\./,
   norms: /norm\.weight$/,
   embeddings: /^model\.embed_tokens\.|^lm_head\./,

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { applySurgery, parseSurgerySpec } from '../../src/adapters/index.js';
-import { editModelConfig, moeTuneOf } from '../../src/lora/index.js';
+import { editModelConfig, moeTuneOf } from '../../src/models/config-edit.js';
 import { nextTokenTargets, type CausalLM } from '../../src/models/causal-lm.js';
 import { createModel } from '../../src/models/create.js';
 import { ForwardContext } from '../../src/models/forward-context.js';

@@ -3,7 +3,8 @@
  */
 import { ForwardContext } from '../../src/models/forward-context.js';
 import { Linear } from '../../src/models/linear.js';
-import { MixtralExpert } from '../../src/models/mlp.js';
+import { MIXTRAL_NAMES } from '../../src/models/architectures/mixtral.js';
+import { GatedMLP } from '../../src/models/mlp.js';
 import { Module } from '../../src/models/module.js';
 import { SparseMoeBlock } from '../../src/models/moe-block.js';
 import type { Router } from '../../src/routers/router.js';
@@ -27,13 +28,13 @@ export function block64(router: Router, N: number, D: number, F: number, seed = 
   const gw = rand64([gateRows, D], rng, { std });
   const gb = opts.bias ? new Tensor(Float64Array.from(opts.bias), [gateRows], true) : null;
   const gate = new Linear(gw, gb);
-  const experts: MixtralExpert[] = [];
+  const experts: GatedMLP[] = [];
   const expertParams: Tensor[] = [];
   for (let e = 0; e < N; e++) {
     const w1 = rand64([F, D], rng, { std: 0.5 });
     const w2 = rand64([D, F], rng, { std: 0.5 });
     const w3 = rand64([F, D], rng, { std: 0.5 });
-    experts.push(new MixtralExpert(new Linear(w1), new Linear(w2), new Linear(w3)));
+    experts.push(new GatedMLP(MIXTRAL_NAMES.expertProj, { gate: new Linear(w1), down: new Linear(w2), up: new Linear(w3) }));
     expertParams.push(w1, w2, w3);
   }
   const block = new SparseMoeBlock(gate, experts, router, opts.layer ?? 0);

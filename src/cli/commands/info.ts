@@ -34,12 +34,16 @@ export function infoJson(info: ModelInfo, backend: string, threads: number): Rec
       router: e.router,
       expert_intermediate_size: e.expertIntermediateSize,
       gate_scale: e.gateScale,
+      shared_experts: e.sharedExpert ? 1 : 0,
+      shared_expert_intermediate_size: e.sharedExpert?.intermediateSize ?? null,
+      shared_expert_gated: e.sharedExpert?.gated ?? null,
     } : null,
     parameters: {
       total: p.total,
       active_per_token: p.activePerToken,
       expert: p.expert,
       router: p.router,
+      shared_expert: p.shared,
       embedding: p.embedding,
       other: p.other,
       active_experts_per_token: p.activeExperts,
@@ -67,13 +71,14 @@ function printInfo(info: ModelInfo, backend: string, threads: number): void {
   ];
   if (e) {
     rows.push(['experts', `${e.numExperts} per MoE layer, top-${e.topK}, router ${e.router}, expert ffn ${e.expertIntermediateSize}${e.gateScale !== 1 ? `, gate scale ${e.gateScale}` : ''}`]);
+    rows.push(['shared experts', e.sharedExpert ? `1 (ffn ${e.sharedExpert.intermediateSize}${e.sharedExpert.gated ? ', sigmoid gate' : ''}; every token runs it)` : 'none']);
     rows.push(['null experts', e.nullExperts ? `${e.nullExperts.m} (top-${e.nullExperts.topK} over ${e.numExperts} + ${e.nullExperts.m}, ${e.nullExperts.mapping} mapping)` : 'none']);
     rows.push(['ternary rows', e.ternary ? `${e.ternary.rows} (2N + K, K = ${e.ternary.zeroExperts} zero experts)` : 'none']);
     rows.push(['MoE layers', `${e.moeLayers.length} of ${info.layers}: ${e.moeLayers.join(', ')}`]);
   } else rows.push(['experts', 'none (dense)']);
   rows.push(['parameters', `${thousands(p.total)} total, ${thousands(p.activePerToken)} active per token`]);
   rows.push(['', `(${p.activeBasis})`]);
-  if (e) rows.push(['', `experts ${thousands(p.expert)}, routers ${thousands(p.router)}, embeddings ${thousands(p.embedding)}, other ${thousands(p.other)}`]);
+  if (e) rows.push(['', `experts ${thousands(p.expert)}${p.shared ? `, shared experts ${thousands(p.shared)}` : ''}, routers ${thousands(p.router)}, embeddings ${thousands(p.embedding)}, other ${thousands(p.other)}`]);
   rows.push(['storage', `${Object.entries(info.dtypes).map(([d, n]) => `${d} x ${n}`).join(', ')} tensors; ${thousands(info.checkpointBytes)} bytes of tensor data in ${info.files.length} file(s) (${thousands(info.fileBytes)} bytes on disk)`]);
   if (info.packed) rows.push(['4-bit', `${info.packed.weights} NF4 weights: ${thousands(info.packed.parameters)} parameters packed into ${thousands(info.packed.bytes)} bytes (${(info.packed.bytes / info.packed.parameters).toFixed(3)} bytes per parameter)`]);
   if (info.extensions.length) rows.push(['moe_tune keys', info.extensions.join(', ')]);

@@ -8,7 +8,7 @@ export { groupedLinear, groupedLinearMany } from './grouped-linear.js';
 export { loraAdd } from './lora-add.js';
 export { embedding } from './embedding.js';
 export { rmsnorm } from './rmsnorm.js';
-export { rope, ropeTables } from './rope.js';
+export { rope, ropeTables, type RotaryFrequencies } from './rope.js';
 export { attention, type AttentionOptions } from './attention.js';
 export { swiglu } from './swiglu.js';
 export { softmax, logSoftmax } from './softmax.js';
@@ -19,11 +19,12 @@ export { sum, mean, maxAlong, sumToShape } from './reduce.js';
 export { reshape } from './reshape.js';
 export { concat, slice } from './concat.js';
 export { dropout } from './dropout.js';
+export { clamp } from './clamp.js';
 
 export const OP_NAMES = [
   'linear', 'matmul', 'groupedLinear', 'loraAdd', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
   'crossEntropy', 'gatherRows', 'scatterAddRows', 'takeAlongRows', 'add', 'sub', 'mul', 'div', 'neg', 'exp',
   'log', 'sqrt', 'rsqrt', 'square', 'abs', 'silu', 'sigmoid', 'relu', 'tanh', 'scale', 'sum', 'mean', 'reshape',
-  'concat', 'slice', 'dropout',
+  'concat', 'slice', 'dropout', 'clamp',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];

@@ -10,6 +10,17 @@ export interface RopeTables {
   sin: FloatArray;
 }
 
+/**
+ * Frequencies other than 1 / theta^(2i/Dh) (scaled rope types: linear, llama3, yarn, dynamic NTK):
+ * inv_freq [Dh/2] in float32, a factor on cos and sin (yarn's attention factor; 1 otherwise), and a
+ * key naming them for the table cache.
+ */
+export interface RotaryFrequencies {
+  key: string;
+  invFreq: Float32Array;
+  scaling: number;
+}
+
 const cache = new Map<string, { f32: RopeTables; f64: RopeTables }>();
 
 /**
@@ -17,10 +28,11 @@ const cache = new Map<string, { f32: RopeTables; f64: RopeTables }>();
  * as transformers does on CPU: inv_freq = 1 / theta^(2i/Dh) in float32, angle = pos * inv_freq in
  * float32, then cos / sin of that float32 angle.
  */
-export function ropeTables(theta: number, Dh: number, positions: Int32Array | { offset: number; length: number }): { f32: RopeTables; f64: RopeTables } {
+export function ropeTables(theta: number | RotaryFrequencies, Dh: number, positions: Int32Array | { offset: number; length: number }): { f32: RopeTables; f64: RopeTables } {
   const half = Dh >> 1;
   const isRange = !(positions instanceof Int32Array);
-  const key = isRange ? `${theta}:${Dh}:${positions.offset}:${positions.length}` : '';
+  const freqKey = typeof theta === 'number' ? `${theta}` : theta.key;
+  const key = isRange ? `${freqKey}:${Dh}:${positions.offset}:${positions.length}` : '';
   if (isRange) {
     const hit = cache.get(key);
     if (hit) return hit;
@@ -28,14 +40,22 @@ export function ropeTables(theta: number, Dh: number, positions: Int32Array | { 
   const T = isRange ? positions.length : positions.length;
   const c32 = new Float32Array(T * half);
   const s32 = new Float32Array(T * half);
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / Dh)));
+  let invFreq: Float32Array;
+  let scaling = 1;
+  if (typeof theta === 'number') {
+    invFreq = new Float32Array(half);
+    for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / Dh)));
+  } else {
+    if (theta.invFreq.length !== half) throw new Error(`rope: ${theta.invFreq.length} frequencies for head_dim ${Dh} (expected ${half})`);
+    invFreq = theta.invFreq;
+    scaling = theta.scaling;
+  }
   for (let t = 0; t < T; t++) {
     const pos = isRange ? positions.offset + t : positions[t]!;
     for (let i = 0; i < half; i++) {
       const ang = Math.fround(pos * invFreq[i]!);
-      c32[t * half + i] = Math.cos(ang);
-      s32[t * half + i] = Math.sin(ang);
+      c32[t * half + i] = scaling === 1 ? Math.cos(ang) : Math.fround(Math.fround(Math.cos(ang)) * scaling);
+      s32[t * half + i] = scaling === 1 ? Math.sin(ang) : Math.fround(Math.fround(Math.sin(ang)) * scaling);
     }
   }
   const tables = { f32: { cos: c32, sin: s32 }, f64: { cos: Float64Array.from(c32), sin: Float64Array.from(s32) } };
@@ -47,11 +67,12 @@ export function ropeTables(theta: number, Dh: number, positions: Int32Array | { 
 }
 
 /**
- * Rotary position embedding (rotate_half form) on x [B, T, H, Dh].
+ * Rotary position embedding (rotate_half form) on x [B, T, H, Dh], with frequencies 1 / theta^(2i/Dh)
+ * or the given ones.
  * `positions` is either the first position (an offset, for KV-cache decoding) or one position per
  * time step.
  */
-export function rope(x: Tensor, theta: number, positions: number | Int32Array = 0): Tensor {
+export function rope(x: Tensor, theta: number | RotaryFrequencies, positions: number | Int32Array = 0): Tensor {
   assertFloat('rope', x);
   if (x.rank !== 4) throw new Error(`rope: input has shape ${shapeStr(x.shape)}, expected [B, T, heads, head_dim]`);
   const [B, T, H, Dh] = x.shape as [number, number, number, number];

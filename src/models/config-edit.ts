@@ -3,10 +3,10 @@
  * config.json form (the one place that knows every key) and are validated again, so a model after
  * surgery has exactly the config that loadModel will read back.
  */
-import type { CausalLM } from '../models/causal-lm.js';
-import type { ModelConfig } from '../models/config.js';
-import { configToJson } from '../models/config-json.js';
-import { configFromJson } from '../models/create.js';
+import type { CausalLM } from './causal-lm.js';
+import type { ModelConfig } from './config.js';
+import { configToJson } from './config-json.js';
+import { configFromJson } from './create.js';
 
 /** The model's config.json object with its moe_tune extensions (a fresh copy to edit). */
 export function modelConfigJson(model: CausalLM): Record<string, unknown> {

@@ -1,0 +1,56 @@
+/**
+ * The routed experts of one MoE layer, and the one place where expert compute happens. Children are
+ * the experts "0" .. "N-1" (each a GatedMLP with the family's projection names), so tensor keys
+ * stay the Hub checkpoint's (`experts.3.w1.weight`, `experts.3.gate_proj.weight`) and LoRA / NF4 /
+ * PEFT target them by name. `forward` takes the tokens already grouped by expert (a Routing's
+ * `tokens` / `expertOffsets`) and returns the expert outputs in that order; the MoE block
+ * scatter-adds them with the gates.
+ *
+ * With plain bias-free float experts every projection of all experts is one grouped GEMM over the
+ * tokens gathered once; experts wrapped by LoRA or quantised run one by one through their own
+ * forward (a grouped NF4 / LoRA kernel belongs here).
+ */
+import { ops, type Tensor } from '../tensor/index.js';
+import type { ForwardContext } from './forward-context.js';
+import { Linear } from './linear.js';
+import type { GatedMLP } from './mlp.js';
+import { ModuleList } from './module.js';
+
+export class StackedExperts extends ModuleList<GatedMLP> {
+  /** Run plain experts through grouped GEMMs (false: one expert at a time; same result). */
+  grouped = true;
+
+  /**
+   * Expert outputs [P, D] for the rows of `flat` [T, D] listed in `tokens` (grouped by expert:
+   * expert e owns tokens[offsets[e] .. offsets[e+1])).
+   */
+  forward(flat: Tensor, tokens: Int32Array, offsets: Int32Array, ctx?: ForwardContext): Tensor {
+    const plain = this.grouped ? this.plainWeights() : null;
+    if (plain) {
+      const xg = ops.gatherRows(flat, tokens);
+      const [g, u] = ops.groupedLinearMany(xg, [plain.gate, plain.up], offsets) as [Tensor, Tensor];
+      return ops.groupedLinear(ops.swiglu(g, u), plain.down, offsets);
+    }
+    const parts: Tensor[] = [];
+    for (let e = 0; e < this.length; e++) {
+      const lo = offsets[e]!;
+      const hi = offsets[e + 1]!;
+      if (hi === lo) continue;
+      parts.push(this.at(e).forward(ops.gatherRows(flat, tokens.subarray(lo, hi)), ctx));
+    }
+    return parts.length === 1 ? parts[0]! : ops.concat(parts, 0);
+  }
+
+  /** The gate / up / down weights of every expert when all are plain bias-free Linear layers. */
+  plainWeights(): { gate: Tensor[]; up: Tensor[]; down: Tensor[] } | null {
+    const w: { gate: Tensor[]; up: Tensor[]; down: Tensor[] } = { gate: [], up: [], down: [] };
+    for (const e of this.items) {
+      for (const role of ['gate', 'up', 'down'] as const) {
+        const lin = e[role];
+        if (!(lin instanceof Linear) || lin.bias !== null) return null;
+        w[role].push(lin.weight);
+      }
+    }
+    return w;
+  }
+}
