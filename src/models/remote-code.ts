@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ARCHITECTURES, layoutOf } from './architectures/index.js';
 import type { CausalLM } from './causal-lm.js';
 import type { ModelConfig } from './config.js';
 
@@ -27,14 +28,16 @@ export const REMOTE_AUTO_MAP = {
 export const REMOTE_CODE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../python/moe_tune_remote');
 export const REMOTE_CODE_FILES = ['configuration_moe_tune.py', 'modeling_moe_tune.py', 'routers.py', 'losses.py', 'rng.py'] as const;
 
-/** Architectures transformers implements with exactly moe-tune's math and tensor names. */
-export const TRANSFORMERS_NATIVE = new Set(['LlamaForCausalLM', 'MistralForCausalLM', 'MixtralForCausalLM']);
+/** Whether transformers implements the family with exactly moe-tune's math and tensor names (the layout says). */
+export function isTransformersNative(architecture: string): boolean {
+  return ARCHITECTURES.find((a) => a.name === architecture)?.inTransformers ?? false;
+}
 
 /** Why a config needs remote code (null: transformers' own class computes it). */
 export function remoteCodeReason(c: ModelConfig): string | null {
   const keys = Object.entries(c.extensions).filter(([, v]) => v !== undefined && v !== null).map(([k]) => k);
   if (keys.length > 0) return `moe_tune.${keys.join(', moe_tune.')}`;
-  if (!TRANSFORMERS_NATIVE.has(c.architecture)) return `architecture ${c.architecture} is moe-tune's own`;
+  if (!isTransformersNative(c.architecture)) return `architecture ${c.architecture} is moe-tune's own`;
   return null;
 }
 
@@ -57,8 +60,8 @@ export function moduleLayout(model: CausalLM): Record<string, unknown> {
     const block = layer.ffnName;
     if (!names.some((n) => n === `${block}.experts`)) continue;
     layout['moe_block'] = block;
-    const hasW = names.some((n) => n === `${block}.experts.0.w1`);
-    layout['expert_names'] = hasW ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    const p = layoutOf(model.config).names.expertProj;
+    layout['expert_names'] = [p.gate, p.up, p.down];
     break;
   }
   return layout;
