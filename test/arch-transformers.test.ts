@@ -36,14 +36,14 @@ interface Row {
 
 const ROWS: Row[] = [
   { family: 'llama', what: 'Llama-2 style dense decoder', landed: true },
-  { family: 'llama3', what: "Llama-3.x: rope type 'llama3', tied embeddings", landed: false },
+  { family: 'llama3', what: "Llama-3.x: rope type 'llama3', tied embeddings", landed: true },
   { family: 'mistral', what: 'Mistral dense decoder', landed: true },
   { family: 'mixtral', what: 'Mixtral sparse MoE, softmax top-2 renormalised', landed: true },
-  { family: 'qwen2', what: 'Qwen2: q/k/v bias, tied embeddings', landed: false },
-  { family: 'qwen3', what: 'Qwen3: per-head q/k RMSNorm, explicit head_dim', landed: false },
-  { family: 'qwen2-moe', what: 'Qwen2-MoE: sigmoid-gated shared expert, no renormalisation, mlp_only_layers', landed: false },
+  { family: 'qwen2', what: 'Qwen2: q/k/v bias, tied embeddings', landed: true },
+  { family: 'qwen3', what: 'Qwen3: per-head q/k RMSNorm, explicit head_dim', landed: true },
+  { family: 'qwen2-moe', what: 'Qwen2-MoE: sigmoid-gated shared expert, no renormalisation, mlp_only_layers', landed: true },
   { family: 'qwen3-moe', what: 'Qwen3-MoE: q/k norm, renormalised top-k, decoder_sparse_step 2', landed: false },
-  { family: 'olmoe', what: 'OLMoE: q/k norm over the projection, clip_qkv, no renormalisation', landed: false },
+  { family: 'olmoe', what: 'OLMoE: q/k norm over the projection, clip_qkv, no renormalisation', landed: true },
   { family: 'deepseek-v3', what: 'DeepSeek-V3: MLA (q LoRA, interleaved rope), sigmoid + bias group-limited top-k, shared expert, first dense layer', landed: false },
   { family: 'kimi-k2', what: 'DeepSeek-V3 layout as Kimi-K2 / V2-Lite: plain q_proj, one group, 2 shared experts, no renormalisation', landed: false },
 ];
