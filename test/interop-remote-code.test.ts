@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../src/lora/index.js';
-import { ADAPTER_VARIANTS, auxSpecsFor, buildAdapterVariant, buildVariant, evalIds, VARIANTS, type Measured } from './helpers/interop-variants.js';
+import { ADAPTER_VARIANTS, auxSpecsFor, buildAdapterVariant, buildQloraRun, buildVariant, evalIds, VARIANTS, type Measured } from './helpers/interop-variants.js';
+import { runCli } from './helpers/cli.js';
 import { python4, python5, repoRoot, runPythonJson, type PythonTool } from './helpers/python.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -39,6 +40,7 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
   const ids = evalIds();
   const built = new Map<string, { dir: string; measured: Measured }>();
   const adapters = new Map<string, Awaited<ReturnType<typeof buildAdapterVariant>>>();
+  const qlora = { merged: new Map<string, string>(), measured: null as Measured | null, outputs: new Map<string, string>() };
   const results = new Map<string, Map<string, PyResult>>();
 
   beforeAll(async () => {
@@ -49,6 +51,15 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
       const { dir } = built.get(v.name)!;
       return [{ dir, mode: 'remote', ids, aux: auxSpecsFor(v) }, { dir, mode: 'refuse', ids }];
     });
+    const q = await buildQloraRun(root, ids);
+    qlora.measured = q.measured;
+    for (const dtype of ['f32', 'bf16']) {
+      const out = path.join(root, `qlora-merged-${dtype}`);
+      const cli = runCli(['convert', 'merge', '--model', q.qdir, '--out', out, '--dtype', dtype]);
+      qlora.outputs.set(dtype, cli.stdout + cli.stderr);
+      qlora.merged.set(dtype, out);
+      jobs.push({ dir: out, mode: 'plain', ids });
+    }
     for (const a of adapters.values()) jobs.push({ dir: a.adapter, base: a.base, mode: 'peft', ids }, { dir: a.merged, mode: 'plain', ids });
     const jobsFile = path.join(root, 'jobs.json');
     fs.writeFileSync(jobsFile, JSON.stringify(jobs));
@@ -87,6 +98,13 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
           rows.push(r?.ok ? `| ${label} | ${version} | yes | ${(Math.abs(r.nll! - a.measured.nll) / a.measured.nll).toExponential(2)} | n/a | n/a (plain) |`
             : `| ${label} | ${version} | no: ${r?.error ?? '?'} | | | |`);
         }
+      }
+    }
+    for (const [dtype, dir] of qlora.merged) {
+      for (const [version, m] of results) {
+        const r = m.get(`plain:${dir}`);
+        rows.push(r?.ok && qlora.measured ? `| 4-bit merged (${dtype}) | ${version} | yes | ${(Math.abs(r.nll! - qlora.measured.nll) / qlora.measured.nll).toExponential(2)} | n/a | n/a (plain) |`
+          : `| 4-bit merged (${dtype}) | ${version} | no: ${r?.error ?? '?'} | | | |`);
       }
     }
     console.log(rows.join('\n'));
@@ -134,4 +152,20 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
       }
     });
   }
+
+  it('QLoRA out: convert merge dequantises the NF4 base, folds the LoRA in, writes f32 / bf16 that transformers loads as a plain Mixtral', () => {
+    for (const [dtype, dir] of qlora.merged) {
+      expect(qlora.outputs.get(dtype)).toMatch(new RegExp(`dequantised \\d+ NF4 linears: the base weights are the NF4-rounded base the LoRA trained on, stored ${dtype === 'bf16' ? 'BF16' : 'F32'}`));
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      expect([cfg.model_type, cfg.dtype, cfg.quantization_config, cfg.moe_tune]).toEqual(['mixtral', dtype === 'bf16' ? 'bfloat16' : 'float32', undefined, undefined]);
+      for (const [version, m] of results) {
+        const r = m.get(`plain:${dir}`)!;
+        expect(r.error ?? null, `transformers ${version}`).toBeNull();
+        expect(r.cls).toBe('MixtralForCausalLM');
+        // f32: the exact function of the 4-bit model with LoRA; bf16: within bf16 rounding of the weights
+        const tol = dtype === 'f32' ? 1e-5 : 2e-2;
+        expect(Math.abs(r.nll! - qlora.measured!.nll) / qlora.measured!.nll, `transformers ${version} ${dtype}`).toBeLessThan(tol);
+      }
+    }
+  });
 });

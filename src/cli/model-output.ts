@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CausalLM } from '../models/causal-lm.js';
+import { checkpointFloatDtype, type FloatStorageDtype } from '../io/index.js';
 import { saveModel } from '../models/save.js';
 import { nf4Sites, saveQuantizedModel } from '../quant/index.js';
 
@@ -21,8 +22,20 @@ export function tokenizerFiles(dir: string): Record<string, string> {
   return out;
 }
 
-export async function writeModelDir(model: CausalLM, out: string, opts: { force?: boolean; tokenizerFrom?: string | null }): Promise<void> {
-  const extraFiles = opts.tokenizerFrom ? tokenizerFiles(opts.tokenizerFrom) : {};
-  if (nf4Sites(model).length > 0) await saveQuantizedModel(model, out, { force: opts.force, extraFiles });
-  else await saveModel(model, out, { force: opts.force, extraFiles });
+export interface ModelDirOutput {
+  force?: boolean;
+  /** The input model directory: its tokenizer and generation_config.json files are carried. */
+  source?: string | null;
+  /** @deprecated use source */
+  tokenizerFrom?: string | null;
+  /** Storage dtype of float tensors (default: the source checkpoint's, else F32). */
+  dtype?: FloatStorageDtype;
+}
+
+export async function writeModelDir(model: CausalLM, out: string, opts: ModelDirOutput): Promise<void> {
+  const source = opts.source ?? opts.tokenizerFrom ?? null;
+  const extraFiles = source ? tokenizerFiles(source) : {};
+  const dtype = opts.dtype ?? (source && fs.existsSync(path.join(source, 'config.json')) ? checkpointFloatDtype(source) : 'F32');
+  if (nf4Sites(model).length > 0) await saveQuantizedModel(model, out, { force: opts.force, extraFiles, dtype });
+  else await saveModel(model, out, { force: opts.force, extraFiles, dtype });
 }

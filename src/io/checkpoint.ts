@@ -311,3 +311,31 @@ function removeStaleWeights(dir: string, keep: Set<string>): void {
     }
   }
 }
+
+/**
+ * The float dtype most of a checkpoint's float bytes are stored in (F32 when it holds none; 4-bit packed
+ * tensors are not floats): what a command writes by default, so a bf16 model stays bf16.
+ */
+export function checkpointFloatDtype(dir: string): FloatStorageDtype {
+  const ckpt = openCheckpoint(dir);
+  try {
+    const bytes: Record<string, number> = {};
+    for (const n of ckpt.names()) {
+      const d = ckpt.dtypeOf(n);
+      if (d === 'F32' || d === 'BF16' || d === 'F16') bytes[d] = (bytes[d] ?? 0) + ckpt.info(n).byteLength;
+    }
+    const best = Object.entries(bytes).sort((a, b) => b[1] - a[1])[0];
+    return (best?.[0] as FloatStorageDtype | undefined) ?? 'F32';
+  } finally {
+    ckpt.close();
+  }
+}
+
+const FLOAT_DTYPE_NAMES: Record<string, FloatStorageDtype> = { f32: 'F32', float32: 'F32', bf16: 'BF16', bfloat16: 'BF16', f16: 'F16', float16: 'F16' };
+
+/** A `--dtype` value (f32 / bf16 / f16, or float32 / bfloat16 / float16) as a storage dtype; one-line error otherwise. */
+export function parseFloatDtype(text: string, where = '--dtype'): FloatStorageDtype {
+  const d = FLOAT_DTYPE_NAMES[text.toLowerCase()];
+  if (!d) throw new Error(`${where} '${text}': expected one of f32, bf16, f16`);
+  return d;
+}

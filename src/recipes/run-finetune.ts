@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportPeftAdapter, peftAdapterBlocker } from '../convert/index.js';
 import { remoteCodeReason } from '../models/remote-code.js';
-import { writeJsonAtomic } from '../io/index.js';
+import { checkpointFloatDtype, writeJsonAtomic } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { EvalResult } from '../train/evaluate.js';
 import { finetune } from '../train/finetune.js';
@@ -98,6 +98,8 @@ export async function runFinetuneRecipe(given: ResolvedRecipe, o: FinetuneRunOpt
       resume: o.resume,
       progress: o.progress,
       save: 'full',
+      // final/model keeps the base checkpoint's dtype (a bf16 base stays bf16)
+      ...(p.base.kind === 'dir' ? { saveDtype: checkpointFloatDtype(p.base.dir) } : {}),
       extra: recipeExtra(resolved, { seed }),
       onTrainer: o.onTrainer,
     });

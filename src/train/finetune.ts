@@ -16,7 +16,7 @@ import type { TokenizedDocument } from '../data/documents.js';
 import { loadTokenizedDataset } from '../data/load-dataset.js';
 import { packDocuments, type PackedSequences } from '../data/packing.js';
 import type { MoeTokenizer } from '../data/tokenizer.js';
-import { writeJsonAtomic, writeSafetensors } from '../io/index.js';
+import { writeJsonAtomic, writeSafetensors, type FloatStorageDtype } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { saveModel } from '../models/save.js';
 import { nf4Sites, saveQuantizedModel } from '../quant/index.js';
@@ -31,6 +31,8 @@ export interface FinetuneOptions extends TrainRunOptions {
   eval?: PackedSequences | null;
   /** What to write at the end (default 'trainable'). */
   save?: 'trainable' | 'full' | 'none';
+  /** Storage dtype of final/model's float tensors (default F32; the recipe runner passes the base checkpoint's). */
+  saveDtype?: FloatStorageDtype;
 }
 
 export interface FinetuneResult {
@@ -76,8 +78,8 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       writeJsonAtomic(path.join(outputDir, 'trainable.json'), {
         step: train.step, parameters: [...trainer.params.keys()], evalBefore: evalBefore?.loss ?? null, evalAfter: evalAfter?.loss ?? null,
       });
-    } else if (nf4Sites(opts.model).length > 0) await saveQuantizedModel(opts.model, path.join(outputDir, 'model'), { force: true });
-    else await saveModel(opts.model, path.join(outputDir, 'model'), { force: true });
+    } else if (nf4Sites(opts.model).length > 0) await saveQuantizedModel(opts.model, path.join(outputDir, 'model'), { force: true, dtype: opts.saveDtype });
+    else await saveModel(opts.model, path.join(outputDir, 'model'), { force: true, dtype: opts.saveDtype });
   }
   return { runDir: opts.runDir, outputDir, metricsPath: train.metricsPath, train, evalBefore, evalAfter, trainer };
 }

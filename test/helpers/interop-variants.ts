@@ -159,3 +159,19 @@ export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: 
   await saveMergedModel(model, merged, { force: true });
   return { base, adapter, merged, measured: measure(loadModel(merged).model, ids), modulesToSave: res.config['modules_to_save'] };
 }
+
+/**
+ * QLoRA out: a Mixtral quantised to NF4, LoRA trained on it, saved 4-bit (final/model as the trainer writes
+ * it); `moe-tune convert merge --dtype DTYPE` then writes a plain float checkpoint. Returns the 4-bit dir and
+ * moe-tune's NLL of the 4-bit model with its LoRA (what the merged model must compute).
+ */
+export async function buildQloraRun(root: string, ids: number[][]): Promise<{ qdir: string; measured: Measured }> {
+  const { quantizeModel, saveQuantizedModel, loadModelQuantized } = await import('../../src/quant/index.js');
+  const model = createModel(tinyMixtralConfig(), { seed: 8, std: 0.08 });
+  quantizeModel(model, { blockSize: 32 });
+  applySurgery(model, [parseSurgerySpec('lora:r=4,alpha=8,targets=q_proj|v_proj|w1|w3')]);
+  await trainFewSteps(model, path.join(root, 'qlora-run'), ['lora']);
+  const qdir = path.join(root, 'qlora-final-model');
+  await saveQuantizedModel(model, qdir, { force: true });
+  return { qdir, measured: measure(loadModelQuantized(qdir).model, ids) };
+}

@@ -5,10 +5,10 @@
  */
 import type { Command } from 'commander';
 import { decomposeFfn, exportPeftAdapter, importPeftAdapter, mergeLora } from '../../convert/index.js';
-import { openCheckpoint, type FloatStorageDtype } from '../../io/index.js';
-import { loadModelQuantized, saveQuantizedModel } from '../../quant/index.js';
+import { checkpointFloatDtype, parseFloatDtype, type FloatStorageDtype } from '../../io/index.js';
+import { dequantizeModel, loadModelQuantized, saveQuantizedModel } from '../../quant/index.js';
 import { examples, type CliCommand } from '../command.js';
-import { hasTokenizer, openModel } from '../model-access.js';
+import { openModel } from '../model-access.js';
 import { tokenizerFiles, writeModelDir } from '../model-output.js';
 import { intArg } from '../options.js';
 import { printJson } from '../output.js';
@@ -19,15 +19,18 @@ interface CommonOptions {
   out: string;
   force?: boolean;
   json?: boolean;
+  /** Storage dtype of the written model's float tensors (default: the input checkpoint's). */
+  dtype?: string;
+}
+
+/** How a command writes its model: tokenizer / generation files of the input carried, --dtype or the input's dtype. */
+function output(o: CommonOptions): { force?: boolean; source: string; dtype: FloatStorageDtype } {
+  return { force: o.force, source: o.model, dtype: o.dtype === undefined ? checkpointFloatDtype(o.model) : parseFloatDtype(o.dtype) };
 }
 
 function done(o: CommonOptions, what: string, extra: Record<string, unknown> = {}): void {
   if (o.json) printJson({ model: o.model, out: o.out, ...extra });
   else process.stdout.write(`${what}\nwrote ${o.out}\n`);
-}
-
-function tokFrom(dir: string): string | null {
-  return hasTokenizer(dir) ? dir : null;
 }
 
 async function decomposeAction(o: CommonOptions & { experts: number; layers?: string }): Promise<void> {
@@ -39,19 +42,24 @@ async function decomposeAction(o: CommonOptions & { experts: number; layers?: st
   });
   const { model } = openModel(o.model);
   const res = decomposeFfn(model, { experts: o.experts, ...(layers ? { layers } : {}) });
-  await writeModelDir(res.model, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
+  await writeModelDir(res.model, o.out, output(o));
   done(o, res.notes.join('\n'), { architecture: res.model.config.architecture, experts: o.experts, notes: res.notes });
 }
 
 async function mergeAction(o: CommonOptions & { adapter?: string }): Promise<void> {
   requireFreshOut(o.out, o.force);
+  const out = output(o);
   const { model, quantized } = openModel(o.model);
-  if (quantized) throw new Error(`${o.model}: a 4-bit model; merge LoRA into a float base (load the float checkpoint)`);
+  // QLoRA: the 4-bit base is dequantised and the LoRA folded into it; the result is a float model whose base
+  // weights are the NF4-rounded ones the adapters trained against (not the original float checkpoint)
+  const dequantised = quantized ? dequantizeModel(model).length : 0;
   let imported = 0;
   if (o.adapter) imported = importPeftAdapter(model, o.adapter).modules.length;
   const merged = mergeLora(model);
-  await writeModelDir(merged, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
-  done(o, `merged LoRA into ${merged.config.architecture}${o.adapter ? ` (${imported} modules from ${o.adapter})` : ''}`, { architecture: merged.config.architecture, adapter: o.adapter ?? null });
+  await writeModelDir(merged, o.out, out);
+  const note = dequantised > 0 ? `; dequantised ${dequantised} NF4 linears: the base weights are the NF4-rounded base the LoRA trained on, stored ${out.dtype}` : `; stored ${out.dtype}`;
+  done(o, `merged LoRA into ${merged.config.architecture}${o.adapter ? ` (${imported} modules from ${o.adapter})` : ''}${note}`,
+    { architecture: merged.config.architecture, adapter: o.adapter ?? null, dtype: out.dtype, dequantized: dequantised, nf4_rounded_base: dequantised > 0 });
 }
 
 async function exportAction(o: CommonOptions & { base?: string }): Promise<void> {
@@ -65,46 +73,26 @@ async function importAction(o: CommonOptions & { adapter: string }): Promise<voi
   requireFreshOut(o.out, o.force);
   const { model } = openModel(o.model);
   const res = importPeftAdapter(model, o.adapter);
-  await writeModelDir(model, o.out, { force: o.force, tokenizerFrom: tokFrom(o.model) });
+  await writeModelDir(model, o.out, output(o));
   done(o, `applied the PEFT adapter ${o.adapter} to ${res.modules.length} modules`, { adapter: o.adapter, modules: res.modules, base_model_name_or_path: res.baseModelNameOrPath });
-}
-
-const FLOAT_DTYPES: Record<string, FloatStorageDtype> = { f32: 'F32', float32: 'F32', bf16: 'BF16', bfloat16: 'BF16', f16: 'F16', float16: 'F16' };
-
-/** The float dtype most of a checkpoint's float bytes are stored in (F32 when it holds none). */
-function dominantFloatDtype(dir: string): FloatStorageDtype {
-  const ckpt = openCheckpoint(dir);
-  try {
-    const bytes: Record<string, number> = {};
-    for (const n of ckpt.names()) {
-      const d = ckpt.dtypeOf(n);
-      if (d === 'F32' || d === 'BF16' || d === 'F16') bytes[d] = (bytes[d] ?? 0) + ckpt.info(n).byteLength;
-    }
-    const best = Object.entries(bytes).sort((a, b) => b[1] - a[1])[0];
-    return (best?.[0] as FloatStorageDtype | undefined) ?? 'F32';
-  } finally {
-    ckpt.close();
-  }
 }
 
 async function quantizeAction(o: CommonOptions & { dtype?: string; doubleQuant: boolean; blockSize?: number }): Promise<void> {
   requireFreshOut(o.out, o.force);
-  let dtype: FloatStorageDtype | undefined;
-  if (o.dtype !== undefined) {
-    dtype = FLOAT_DTYPES[o.dtype.toLowerCase()];
-    if (!dtype) throw new Error(`--dtype '${o.dtype}': expected one of f32, bf16, f16`);
-  }
+  const dtype: FloatStorageDtype | undefined = o.dtype === undefined ? undefined : parseFloatDtype(o.dtype);
   const t0 = performance.now();
   const q = loadModelQuantized(o.model, { doubleQuant: o.doubleQuant, ...(o.blockSize ? { blockSize: o.blockSize } : {}) });
   if (q.source === 'nf4') throw new Error(`${o.model}: already a 4-bit model (config.json has quantization_config)`);
   const loadMs = performance.now() - t0;
-  const floatDtype = dtype ?? dominantFloatDtype(o.model);
+  const floatDtype = dtype ?? checkpointFloatDtype(o.model);
   await saveQuantizedModel(q.model, o.out, { dtype: floatDtype, force: o.force, extraFiles: tokenizerFiles(o.model) });
   const seconds = (performance.now() - t0) / 1000;
   const s = q.stats;
   done(o, `NF4${o.doubleQuant ? ' (double quantisation)' : ''}: ${s.quantized.length} linears, ${s.quantizedParams} parameters in ${s.quantizedBytes} bytes; ${s.floatParams} float parameters stored ${floatDtype}; ${(loadMs / 1000).toFixed(1)} s to quantise, ${seconds.toFixed(1)} s in all`,
     { quantized: s.quantized.length, quantizedParams: s.quantizedParams, quantizedBytes: s.quantizedBytes, floatParams: s.floatParams, floatDtype, doubleQuant: o.doubleQuant, seconds });
 }
+
+const DTYPE_HELP = "storage dtype of the written model (f32, bf16, f16; default: the input checkpoint's)";
 
 function common(cmd: Command): Command {
   return cmd
@@ -131,13 +119,16 @@ export const convertCommand: CliCommand = {
       .requiredOption('--experts <n>', 'experts per FFN (must divide intermediate_size)', intArg(2))
       .option('--layers <list>', 'decoder layers to decompose, e.g. 1,3,5 (default: all)')
       .addHelpText('after', examples([['moe-tune convert decompose --model ./llama --experts 8 --out ./llama-xmoe', 'every FFN into 8 experts']]))
+      .option('--dtype <dtype>', DTYPE_HELP)
       .action((o: CommonOptions & { experts: number; layers?: string }) => decomposeAction(o));
     common(convert.command('merge'))
       .description('fold LoRA (of the model, or of a PEFT --adapter applied first) into the base weights')
       .option('--adapter <dir>', 'a PEFT adapter directory to apply before merging')
+      .option('--dtype <dtype>', DTYPE_HELP)
       .addHelpText('after', examples([
         ['moe-tune convert merge --model runs/x/final/model --out ./merged', 'a model saved with LoRA'],
         ['moe-tune convert merge --model ./llama --adapter ./adapter --out ./merged', 'a base plus a PEFT adapter'],
+        ['moe-tune convert merge --model runs/qlora/final/model --out ./merged --dtype bf16', 'a QLoRA run: the NF4 base dequantised, LoRA folded in, bf16'],
       ]))
       .action((o: CommonOptions & { adapter?: string }) => mergeAction(o));
     common(convert.command('export-peft'))
@@ -148,6 +139,7 @@ export const convertCommand: CliCommand = {
     common(convert.command('import-peft'))
       .description('apply a PEFT LoRA adapter to a model and save the model with its LoRA layers')
       .requiredOption('--adapter <dir>', 'PEFT adapter directory')
+      .option('--dtype <dtype>', DTYPE_HELP)
       .addHelpText('after', examples([['moe-tune convert import-peft --model ./llama --adapter ./adapter --out ./llama-lora', 'then train / eval / merge it']]))
       .action((o: CommonOptions & { adapter: string }) => importAction(o));
     common(convert.command('quantize'))

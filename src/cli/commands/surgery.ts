@@ -6,9 +6,10 @@
 import type { Command } from 'commander';
 import { applySurgery, formatSurgeryReport, parseSurgerySpec, SURGERY_PASSES, type SurgeryPass } from '../../adapters/index.js';
 import { readTokenSequences } from '../../eval/token-sequences.js';
+import { parseFloatDtype } from '../../io/index.js';
 import { Tensor } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
-import { hasTokenizer, openModel, openTokenizer, requireFile } from '../model-access.js';
+import { openModel, openTokenizer, requireFile } from '../model-access.js';
 import { writeModelDir } from '../model-output.js';
 import { collect, intArg } from '../options.js';
 import { printJson } from '../output.js';
@@ -23,6 +24,7 @@ interface SurgeryCliOptions {
   batch: number;
   seed: number;
   json?: boolean;
+  dtype?: string;
 }
 
 /** The first sequences of a data file as one [B, T] batch (cut to the shortest, at most 128 tokens). */
@@ -49,7 +51,7 @@ async function surgeryAction(o: SurgeryCliOptions): Promise<void> {
   const { model, config } = openModel(o.model, (skeleton) => applySurgery(skeleton, passes, { seed: o.seed }));
   const batch = o.data ? { ids: stepZeroBatch(o.data, o.model, config.vocabSize, o.batch) } : undefined;
   const { report } = applySurgery(model, passes, { seed: o.seed, batch });
-  await writeModelDir(model, o.out, { force: o.force, tokenizerFrom: hasTokenizer(o.model) ? o.model : null });
+  await writeModelDir(model, o.out, { force: o.force, source: o.model, ...(o.dtype !== undefined ? { dtype: parseFloatDtype(o.dtype) } : {}) });
   if (o.json) {
     printJson({ model: o.model, out: o.out, architecture: model.config.architecture, passes: report.passes });
     return;
@@ -70,6 +72,7 @@ export const surgeryCommand: CliCommand = {
       .option('--data <file>', 'JSONL ({"input_ids"} or {"text"}) for the step-0 loss before and after each pass')
       .option('--batch <n>', 'sequences of --data in the step-0 batch', intArg(1), 4)
       .option('--seed <n>', 'seed of the new weights', intArg(0), 0)
+      .option('--dtype <dtype>', "storage dtype of the written model (f32, bf16, f16; default: the input checkpoint's)")
       .option('--json', 'print the report as JSON')
       .addHelpText('after', examples([
         ['moe-tune surgery --model ./mixtral --pass null-experts:m=8,top_k=3 --out ./mixtral-adamoe', 'AdaMoE null experts: gate2 = gate tiled, top-3 over 8 + 8'],
