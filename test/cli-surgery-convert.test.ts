@@ -99,8 +99,13 @@ describe('moe-tune convert', () => {
       expect(cfg).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 8, base_model_name_or_path: 'meta-llama/Llama-2-7b-hf' });
 
       const imported = path.join(dir, 'imported');
-      ok(['convert', 'import-peft', '--model', LLAMA, '--adapter', adapter, '--out', imported]);
+      ok(['convert', 'import-peft', '--model', LLAMA, '--adapter', adapter, '--out', imported, '--dtype', 'f32']);
       expect(maxDiff(logits(loadModel(imported).model), want)).toBe(0);
+      // without --dtype the output keeps the input checkpoint's dtype (tiny-llama is bf16)
+      const importedBf16 = path.join(dir, 'imported-bf16');
+      ok(['convert', 'import-peft', '--model', LLAMA, '--adapter', adapter, '--out', importedBf16]);
+      expect(JSON.parse(fs.readFileSync(path.join(importedBf16, 'config.json'), 'utf8'))['dtype']).toBe('bfloat16');
+      expect(loadModel(importedBf16).dtypes).toEqual({ BF16: expect.any(Number) });
 
       const merged = path.join(dir, 'merged');
       ok(['convert', 'merge', '--model', loraDir, '--out', merged]);
@@ -109,7 +114,7 @@ describe('moe-tune convert', () => {
       const scale = want.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
       expect(maxDiff(logits(m.model), want) / scale).toBeLessThan(1e-5); // W + sBA in float32 vs Wx + sBAx
       const merged2 = path.join(dir, 'merged2');
-      ok(['convert', 'merge', '--model', LLAMA, '--adapter', adapter, '--out', merged2]);
+      ok(['convert', 'merge', '--model', LLAMA, '--adapter', adapter, '--out', merged2, '--dtype', 'f32']);
       expect(maxDiff(logits(loadModel(merged2).model), logits(m.model))).toBe(0);
 
       expect(expectOneErrorLine(runCli(['convert', 'merge', '--model', LLAMA, '--out', path.join(dir, 'm3')]))).toMatch(/mergeLora: LlamaForCausalLM has no LoRA adapters$/);
