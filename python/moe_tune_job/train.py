@@ -252,7 +252,7 @@ def main():
     ap = argparse.ArgumentParser(description="train an exported moe-tune job (see README.md)")
     ap.add_argument("--job", default=HERE, help="job directory (default: the directory of this file)")
     ap.add_argument("--out", default=None, help="output directory (default: JOB/out)")
-    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints in --out and start at step 0")
+    ap.add_argument("--fresh", action="store_true", help="start at step 0, removing the checkpoints in --out")
     ap.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this step; rerun to continue")
     ap.add_argument("--no-verify-data", action="store_true", help="skip the sha256 check of the data files")
     ap.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto", help="bf16 autocast (auto: on GPUs)")
@@ -305,9 +305,12 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     step, tokens_seen, elapsed, processed = 0, 0, 0.0, 0
+    if args.fresh and acc.is_main_process:
+        shutil.rmtree(os.path.join(out_dir, "checkpoints"), ignore_errors=True)  # a later rerun must not resume them
+    acc.wait_for_everyone()
     ckpts = [] if args.fresh else checkpoint_dirs(out_dir)
     if ckpts:
-        ck_step, ck_dir = ckpts[-1]
+        _, ck_dir = ckpts[-1]
         acc.load_state(ck_dir)
         st = read_json(os.path.join(ck_dir, "trainer_state.json"))
         step, tokens_seen, elapsed, processed = st["step"], st["tokens_seen"], st["elapsed_s"], st["tokens_processed"]
