@@ -81,15 +81,53 @@ export interface CardFacts {
   runDir: string | null;
 }
 
+/**
+ * What the directory is and how Python loads it: a PEFT adapter, a model with moe-tune's remote code
+ * (trust_remote_code=True), moe-tune's 4-bit layout (moe-tune only; `convert merge` gives a float model), or a
+ * plain transformers checkpoint. Decides library_name, tags and the usage snippet of the card.
+ */
+export function directoryKind(dir: string, repo: string, base: string | null): Pick<ModelCardInput, 'libraryName' | 'pythonUsage' | 'usageNote'> & { tags: string[] } {
+  const adapter = readObject(path.join(dir, 'adapter_config.json'));
+  if (adapter) {
+    const b = base ?? 'BASE_MODEL';
+    return {
+      libraryName: 'peft', tags: ['peft', 'lora'],
+      pythonUsage: `from transformers import AutoModelForCausalLM\nfrom peft import PeftModel\n\nbase = AutoModelForCausalLM.from_pretrained(${JSON.stringify(b)})\nmodel = PeftModel.from_pretrained(base, ${JSON.stringify(repo)})`,
+    };
+  }
+  const cfg = readObject(path.join(dir, 'config.json')) ?? {};
+  const moe = ['num_local_experts', 'num_experts', 'n_routed_experts'].some((k) => typeof cfg[k] === 'number');
+  const tags = moe ? ['mixture-of-experts'] : [];
+  if (cfg['quantization_config']) {
+    return {
+      libraryName: 'moe-tune', tags: [...tags, '4-bit', 'nf4'],
+      usageNote: "The linears are stored 4-bit (NF4) in moe-tune's layout; load it with moe-tune, or write a float model transformers loads with `moe-tune convert merge --model DIR --out MERGED --dtype bf16`.",
+    };
+  }
+  if (cfg['auto_map'] && typeof cfg['auto_map'] === 'object') {
+    return {
+      libraryName: 'transformers', tags: [...tags, 'custom_code'],
+      pythonUsage: `from transformers import AutoModelForCausalLM\n\n# moe-tune's architecture (its modeling code ships with the model)\nmodel = AutoModelForCausalLM.from_pretrained(${JSON.stringify(repo)}, trust_remote_code=True)`,
+    };
+  }
+  return {
+    libraryName: 'transformers', tags,
+    pythonUsage: `from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained(${JSON.stringify(repo)})`,
+  };
+}
+
 export function modelCardFor(dir: string, repo: string): CardFacts {
   const runDir = findRunDir(dir);
   const recipe = runDir ? readObject(path.join(runDir, 'recipe.json')) : null;
   const adapter = readObject(path.join(dir, 'adapter_config.json'));
   const base = (adapter?.['base_model_name_or_path'] as string | null | undefined) ?? (recipe?.['base_model'] as string | null | undefined) ?? null;
+  const kind = directoryKind(dir, repo, base && looksLikeRepoId(base) ? base : null);
   const input: ModelCardInput = {
     repo,
-    libraryName: adapter ? 'peft' : 'transformers',
-    tags: ['mixture-of-experts', ...(recipe && typeof recipe['name'] === 'string' ? [`recipe:${recipe['name']}`] : [])],
+    libraryName: kind.libraryName,
+    tags: [...kind.tags, ...(recipe && typeof recipe['name'] === 'string' ? [`recipe:${recipe['name']}`] : [])],
+    ...(kind.pythonUsage !== undefined ? { pythonUsage: kind.pythonUsage } : {}),
+    ...(kind.usageNote !== undefined ? { usageNote: kind.usageNote } : {}),
     ...(base && looksLikeRepoId(base) ? { baseModel: base } : {}),
     ...(recipe && typeof recipe['paper'] === 'string' ? { description: `Trained with moe-tune's recipe \`${String(recipe['name'])}\` (${String(recipe['paper'])}).` } : {}),
   };

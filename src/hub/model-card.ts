@@ -33,6 +33,10 @@ export interface ModelCardInput {
   /** Metric name -> value (numbers are shown with up to 5 significant digits). */
   metrics?: Readonly<Record<string, number | string>>;
   loadTable?: LoadTable;
+  /** Python usage snippet (how transformers / PEFT load this directory), shown first under Usage. */
+  pythonUsage?: string;
+  /** A note under the usage snippet (e.g. what the 4-bit layout needs). */
+  usageNote?: string;
 }
 
 /** Escapes text for a markdown table cell (pipes, line breaks). */
@@ -115,8 +119,13 @@ export function renderModelCard(input: ModelCardInput): string {
     const text = typeof input.recipe === 'string' ? input.recipe : stringify(input.recipe);
     parts.push(`## Recipe\n\nThe resolved recipe this model was trained with:\n\n${fenced('yaml', text)}`);
   }
-  if (input.repo !== undefined) {
-    parts.push(`## Usage\n\n${fenced('sh', `moe-tune hub pull ${input.repo}`)}`);
+  if (input.repo !== undefined || input.pythonUsage !== undefined) {
+    const usage = [
+      ...(input.pythonUsage !== undefined ? [fenced('python', input.pythonUsage)] : []),
+      ...(input.usageNote !== undefined ? [input.usageNote] : []),
+      ...(input.repo !== undefined ? [fenced('sh', `moe-tune hub pull ${input.repo}`)] : []),
+    ];
+    parts.push(`## Usage\n\n${usage.join('\n\n')}`);
   }
   return `${parts.join('\n\n')}\n`;
 }
