@@ -168,6 +168,7 @@ function compareRuns(ref: StepMetrics[], job: StepMetrics[], what: string, lossT
     expect(r, `${what}: step ${a.step} loss ${a.loss} vs ${b.loss}`).toBeLessThanOrEqual(lossTol);
     expect(rel(a.lr, b.lr), `${what}: step ${a.step} lr`).toBeLessThanOrEqual(1e-12);
     expect(rel(a.grad_norm, b.grad_norm), `${what}: step ${a.step} grad_norm`).toBeLessThanOrEqual(1e-4);
+    expect(rel(a.clip_scale, b.clip_scale), `${what}: step ${a.step} clip_scale`).toBeLessThanOrEqual(1e-4);
     expect(b.tokens_per_expert, `${what}: step ${a.step} routing`).toEqual(a.tokens_per_expert);
     expect(b.targets).toBe(a.targets);
   });
@@ -252,6 +253,7 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     expect(spec.no_decay).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight',
       'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight', 'model.norm.weight']);
     compareRuns(ref, job, 'top-p: moe-tune vs job', 1e-5);
+    expect(ref.filter((m) => m.clip_scale < 1).length, 'steps clipped').toBeGreaterThanOrEqual(2);
     for (let i = 0; i < ref.length; i++) expect(rel(ref[i]!['topp-balance'] as number, job[i]!['topp-balance'] as number), `step ${i + 1} topp-balance`).toBeLessThanOrEqual(1e-5);
     expect(rel(ref[9]!.eval_loss!, job[9]!.eval_loss!)).toBeLessThanOrEqual(1e-5);
   }, 600_000);
