@@ -42,10 +42,10 @@ const ROWS: Row[] = [
   { family: 'qwen2', what: 'Qwen2: q/k/v bias, tied embeddings', landed: true },
   { family: 'qwen3', what: 'Qwen3: per-head q/k RMSNorm, explicit head_dim', landed: true },
   { family: 'qwen2-moe', what: 'Qwen2-MoE: sigmoid-gated shared expert, no renormalisation, mlp_only_layers', landed: true },
-  { family: 'qwen3-moe', what: 'Qwen3-MoE: q/k norm, renormalised top-k, decoder_sparse_step 2', landed: false },
+  { family: 'qwen3-moe', what: 'Qwen3-MoE: q/k norm, renormalised top-k, decoder_sparse_step 2', landed: true },
   { family: 'olmoe', what: 'OLMoE: q/k norm over the projection, clip_qkv, no renormalisation', landed: true },
-  { family: 'deepseek-v3', what: 'DeepSeek-V3: MLA (q LoRA, interleaved rope), sigmoid + bias group-limited top-k, shared expert, first dense layer', landed: false },
-  { family: 'kimi-k2', what: 'DeepSeek-V3 layout as Kimi-K2 / V2-Lite: plain q_proj, one group, 2 shared experts, no renormalisation', landed: false },
+  { family: 'deepseek-v3', what: 'DeepSeek-V3: MLA (q LoRA, interleaved rope), sigmoid + bias group-limited top-k, shared expert, first dense layer', landed: true },
+  { family: 'kimi-k2', what: 'DeepSeek-V3 layout as Kimi-K2 / V2-Lite: plain q_proj, one group, 2 shared experts, no renormalisation', landed: true },
 ];
 const DTYPES = ['f32', 'bf16'] as const;
 

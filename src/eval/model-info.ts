@@ -37,7 +37,7 @@ export interface ExpertInfo {
   expertIntermediateSize: number;
   gateScale: number;
   /** The shared expert every token runs (its width, whether a sigmoid gate scales it), or null. */
-  sharedExpert: { intermediateSize: number; gated: boolean } | null;
+  sharedExpert: { intermediateSize: number; gated: boolean; count?: number } | null;
 }
 
 export interface ModelInfo {

@@ -13,7 +13,7 @@ import type { ModelConfig } from './config.js';
 import { DecoderLayer } from './decoder-layer.js';
 import { Embedding } from './embedding.js';
 import { buildLayerExtensions } from './layer-extensions.js';
-import { Linear } from './linear.js';
+import { Linear, sourceLinear } from './linear.js';
 import { GatedMLP } from './mlp.js';
 import { SparseMoeBlock } from './moe-block.js';
 import { RMSNorm } from './rms-norm.js';
@@ -21,16 +21,11 @@ import { routerModules } from './router-rows.js';
 import type { WeightSource } from './weight-source.js';
 
 export { registerLayerExtension, type LayerExtension } from './layer-extensions.js';
+export { sourceLinear };
 
 export interface BuildOptions {
   /** A router to use in every MoE layer instead of the config's own. */
   router?: Router;
-}
-
-/** A linear [out, in] (with a bias when asked) read from the source under `name`. */
-export function sourceLinear(src: WeightSource, name: string, out: number, inF: number, bias = false): Linear {
-  const w = src.get(`${name}.weight`, [out, inF], { type: 'linear', fanIn: inF });
-  return new Linear(w, bias ? src.get(`${name}.bias`, [out], { type: 'linear-bias' }) : null);
 }
 
 /** A gated MLP D -> F -> D under `prefix` with the family's projection names (created in their declared order). */
@@ -92,6 +87,12 @@ function buildMoeBlock(config: ModelConfig, layout: ArchitectureLayout, src: Wei
     block.setGate2(new Linear(
       src.get(`${m}.${extra.module}.weight`, [extra.rows, D], { type: 'router', rowKind: 'null' }),
       extra.bias ? src.get(`${m}.${extra.module}.bias`, [extra.rows], { type: 'router-bias', init: extra.bias }) : null));
+  }
+  if (n.routerSelectionBias) {
+    // a buffer (DeepSeek-V3 updates it by a rule, not by gradient): read with the router's rows, saved under its key
+    const b = src.get(`${m}.${n.router}.${n.routerSelectionBias}`, [moe.numExperts], { type: 'router-bias', init: new Float32Array(moe.numExperts) });
+    b.requiresGrad = false;
+    block.setSelectionBias(`${n.router}.${n.routerSelectionBias}`, b);
   }
   block.checkRouter();
   return block;

@@ -59,6 +59,8 @@ export interface SharedExpertConfig {
   intermediateSize: number;
   /** Output multiplied by sigmoid(shared_expert_gate(x)) (Qwen2-MoE), else added as is. */
   gated: boolean;
+  /** How many shared experts are fused into this one MLP (DeepSeek n_shared_experts; 1 when absent). */
+  count?: number;
 }
 
 export interface MoeConfig {

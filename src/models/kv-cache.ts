@@ -10,12 +10,23 @@ export class LayerKvCache {
   private capacity = 0;
   length = 0;
 
-  constructor(readonly batch: number, readonly kvHeads: number, readonly headDim: number) {}
+  /**
+   * kvHeads / headDim are what the config says; an attention that caches another shape (multi-head latent
+   * attention caches every head at its own head size) sets them with its first append.
+   */
+  constructor(readonly batch: number, public kvHeads: number, public headDim: number) {}
 
   /** Appends k, v [B, T, Hkv, Dh] and returns the whole k, v [B, S, Hkv, Dh] (S = past + T). */
   append(k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    const [B, T] = k.shape as [number, number];
+    const [B, T, Hkv, Dh] = k.shape as [number, number, number, number];
     if (B !== this.batch) throw new Error(`kv cache: batch ${B} differs from the cache's ${this.batch}`);
+    if (this.capacity === 0) {
+      this.kvHeads = Hkv;
+      this.headDim = Dh;
+    }
+    if (Hkv !== this.kvHeads || Dh !== this.headDim || v.shape[2] !== Hkv || v.shape[3] !== Dh) {
+      throw new Error(`kv cache: k [${k.shape.join(', ')}] / v [${v.shape.join(', ')}] do not match the cache's ${this.kvHeads} heads of ${this.headDim}`);
+    }
     const row = this.kvHeads * this.headDim;
     const S = this.length + T;
     if (S > this.capacity) this.grow(Math.max(S, this.capacity * 2, 16));

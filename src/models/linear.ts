@@ -1,6 +1,7 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
 import { Module } from './module.js';
+import type { WeightSource } from './weight-source.js';
 
 /** What every linear-like layer offers (plain, LoRA-wrapped, 4-bit quantised, Mo-LoRA). */
 export interface LinearLike extends Module {
@@ -37,4 +38,10 @@ export class Linear extends Module implements LinearLike {
 export function isLinearLike(m: Module): m is LinearLike {
   const l = m as Partial<LinearLike>;
   return typeof l.forward === 'function' && typeof l.inFeatures === 'number' && typeof l.outFeatures === 'number';
+}
+
+/** A linear [out, in] (with a bias when asked) read from a weight source under `name` (`name.weight`, `name.bias`). */
+export function sourceLinear(src: WeightSource, name: string, out: number, inF: number, bias = false): Linear {
+  const w = src.get(`${name}.weight`, [out, inF], { type: 'linear', fanIn: inF });
+  return new Linear(w, bias ? src.get(`${name}.bias`, [out], { type: 'linear-bias' }) : null);
 }

@@ -73,6 +73,17 @@ export class SparseMoeBlock extends Module {
     this.experts.grouped = v;
   }
 
+  /**
+   * The router's per-expert selection bias [N] (DeepSeek-V3 `gate.e_score_correction_bias`): a buffer without
+   * gradient, registered under its Hub key (relative to this block) and passed to the router for choosing only.
+   */
+  selectionBias: Tensor | null = null;
+
+  setSelectionBias(key: string, b: Tensor): void {
+    if (b.size !== this.numExperts) throw new Error(`layer ${this.layerIndex}: selection bias '${key}' has ${b.size} values for ${this.numExperts} experts`);
+    this.selectionBias = this.registerParam(key, b);
+  }
+
   setGate2(g: LinearLike | null): void {
     this.gate2 = g;
     if (g) this.registerModule(NULL_ROWS_MODULE, g);
@@ -129,6 +140,7 @@ export class SparseMoeBlock extends Module {
       training: ctx?.training ?? false,
       rng: ctx?.rng ?? fallbackRng(),
       layer: this.layerIndex,
+      selectionBias: this.selectionBias?.f as Float32Array | undefined,
     });
     ctx?.routing.push({ layer: this.layerIndex, module: path, routing });
 

@@ -34,7 +34,7 @@ export function infoJson(info: ModelInfo, backend: string, threads: number): Rec
       router: e.router,
       expert_intermediate_size: e.expertIntermediateSize,
       gate_scale: e.gateScale,
-      shared_experts: e.sharedExpert ? 1 : 0,
+      shared_experts: e.sharedExpert ? e.sharedExpert.count ?? 1 : 0,
       shared_expert_intermediate_size: e.sharedExpert?.intermediateSize ?? null,
       shared_expert_gated: e.sharedExpert?.gated ?? null,
     } : null,
@@ -71,7 +71,7 @@ function printInfo(info: ModelInfo, backend: string, threads: number): void {
   ];
   if (e) {
     rows.push(['experts', `${e.numExperts} per MoE layer, top-${e.topK}, router ${e.router}, expert ffn ${e.expertIntermediateSize}${e.gateScale !== 1 ? `, gate scale ${e.gateScale}` : ''}`]);
-    rows.push(['shared experts', e.sharedExpert ? `1 (ffn ${e.sharedExpert.intermediateSize}${e.sharedExpert.gated ? ', sigmoid gate' : ''}; every token runs it)` : 'none']);
+    rows.push(['shared experts', e.sharedExpert ? `${e.sharedExpert.count ?? 1} (ffn ${e.sharedExpert.intermediateSize}${e.sharedExpert.gated ? ', sigmoid gate' : ''}; every token runs it)` : 'none']);
     rows.push(['null experts', e.nullExperts ? `${e.nullExperts.m} (top-${e.nullExperts.topK} over ${e.numExperts} + ${e.nullExperts.m}, ${e.nullExperts.mapping} mapping)` : 'none']);
     rows.push(['ternary rows', e.ternary ? `${e.ternary.rows} (2N + K, K = ${e.ternary.zeroExperts} zero experts)` : 'none']);
     rows.push(['MoE layers', `${e.moeLayers.length} of ${info.layers}: ${e.moeLayers.join(', ')}`]);

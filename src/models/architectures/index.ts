@@ -4,6 +4,7 @@
  * docs/architectures.md.
  */
 import type { ArchitectureLayout } from './layout.js';
+import { deepseekV3 } from './deepseek-v3.js';
 import { llama } from './llama.js';
 import { mistral } from './mistral.js';
 import { mixtral } from './mixtral.js';
@@ -26,6 +27,7 @@ export const ARCHITECTURES: ArchitectureLayout[] = [
   qwen2Moe,
   qwen3Moe,
   olmoe,
+  deepseekV3,
 ];
 
 /** Adds a family at run time (a user's own layout; the built-in ones are listed above). */

@@ -43,6 +43,11 @@ export interface ModuleNames {
   readonly sharedExpert: string | null;
   /** The shared expert's sigmoid gate linear [1, D] (`shared_expert_gate`), or null. */
   readonly sharedExpertGate: string | null;
+  /**
+   * A per-expert bias tensor [N] inside the router module, added to the scores for choosing experts only
+   * (DeepSeek-V3 `e_score_correction_bias`), or absent.
+   */
+  readonly routerSelectionBias?: string | null;
 }
 
 /** The MoE part of a family's config, as the family's own keys say it (see each family's read()). */
