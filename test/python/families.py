@@ -56,21 +56,26 @@ FAMILIES = {
         num_experts=8, norm_topk_prob=False, clip_qkv=1.5, intermediate_size=16, num_experts_per_tok=2,
         router_aux_loss_coef=0.01, rope_parameters=dict(rope_type="default", rope_theta=10000.0),
     )),
-    # DeepSeek-V3: MLA with q LoRA rank, interleaved rope, sigmoid router with correction bias, 4 groups of 2
-    # experts with the best 2 groups kept, renormalised top-k scaled by 2.5, one shared expert, layer 0 dense.
+    # DeepSeek-V3: MLA with q LoRA rank, interleaved rope, v_head_dim above qk_head_dim, attention_bias (on
+    # q_a_proj, kv_a_proj_with_mqa, o_proj), sigmoid router with correction bias, 4 groups of 2 experts with the
+    # best 2 groups kept, renormalised top-k scaled by 2.5, one shared expert, layer 0 dense.
     "deepseek-v3": ("deepseek_v3", dict(
         num_key_value_heads=4, n_routed_experts=8, n_shared_experts=1, num_experts_per_tok=2,
         moe_intermediate_size=16, n_group=4, topk_group=2, norm_topk_prob=True, routed_scaling_factor=2.5,
         first_k_dense_replace=1, q_lora_rank=16, kv_lora_rank=12, qk_rope_head_dim=8, qk_nope_head_dim=8,
-        v_head_dim=12, rope_interleave=True, rope_parameters=dict(rope_type="default", rope_theta=10000.0),
+        v_head_dim=12, rope_interleave=True, attention_bias=True,
+        rope_parameters=dict(rope_type="default", rope_theta=10000.0),
     )),
     # Kimi-K2 / DeepSeek-V2-Lite style: no q LoRA (plain q_proj), one group, 2 shared experts, not
-    # renormalised, no rope interleave.
+    # renormalised, no rope interleave; yarn rope with mscale / mscale_all_dim as Kimi-K2 and DeepSeek-V3 ship
+    # (softmax scale times mscale^2).
     "kimi-k2": ("deepseek_v3", dict(
         num_key_value_heads=4, n_routed_experts=8, n_shared_experts=2, num_experts_per_tok=3,
         moe_intermediate_size=16, n_group=1, topk_group=1, norm_topk_prob=False, routed_scaling_factor=2.827,
         first_k_dense_replace=1, q_lora_rank=None, kv_lora_rank=12, qk_rope_head_dim=8, qk_nope_head_dim=8,
-        v_head_dim=8, rope_interleave=False, rope_parameters=dict(rope_type="default", rope_theta=50000.0),
+        v_head_dim=8, rope_interleave=False,
+        rope_parameters=dict(rope_type="yarn", rope_theta=50000.0, factor=4.0, original_max_position_embeddings=64,
+                             beta_fast=32.0, beta_slow=1.0, mscale=1.0, mscale_all_dim=1.0),
     )),
 }
 
