@@ -6,7 +6,9 @@
  * projections, NF4, save / reload with the same NLL, and the one-line refusals.
  * Against transformers itself: the deepseek-v3 and kimi-k2 rows of test/arch-transformers.test.ts.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeSafetensors } from '../src/io/index.js';
 import { describe, expect, it } from 'vitest';
 import { applyLora, LoraLinear, trainableParameters } from '../src/lora/index.js';
 import { nextTokenTargets, type CausalLM } from '../src/models/causal-lm.js';
@@ -128,6 +130,23 @@ describe('DeepSeek-V3 tiny model', () => {
     expect(Math.abs(nll(q, x) - before) / before).toBeLessThan(0.05);
     const q2 = loadModelQuantized(path.join(dir, 'f32')).model;
     expect(nll(q2, x)).toBeCloseTo(nll(q, x), 5);
+  });
+
+  it("loads a checkpoint with DeepSeek's multi-token-prediction layer (unread, as transformers), but still refuses other stray tensors", async () => {
+    const dir = makeTmpDir('deepseek-mtp');
+    const model = createModel(tinyDeepseekConfig({ num_nextn_predict_layers: 1 }), { seed: 4, std: 0.2 });
+    await saveModel(model, path.join(dir, 'base'));
+    const x = ids(1, 6);
+    const tensors = [...model.parameters()].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: Float32Array.from(t.f) }));
+    const extra = (name: string) => ({ name, dtype: 'F32' as const, shape: [4, 32], data: new Float32Array(128) });
+    for (const [sub, names] of [['mtp', ['model.layers.3.eh_proj.weight', 'model.layers.3.shared_head.head.weight']], ['stray', ['model.layers.4.eh_proj.weight']]] as const) {
+      const d = path.join(dir, sub);
+      fs.mkdirSync(d);
+      fs.copyFileSync(path.join(dir, 'base', 'config.json'), path.join(d, 'config.json'));
+      writeSafetensors(path.join(d, 'model.safetensors'), [...tensors, ...names.map(extra)], { format: 'pt' });
+    }
+    expect(nll(loadModel(path.join(dir, 'mtp')).model, x)).toBe(nll(model, x));
+    expect(() => loadModel(path.join(dir, 'stray'))).toThrow(/1 tensor\(s\) not used by DeepseekV3ForCausalLM: model.layers.4.eh_proj.weight/);
   });
 
   it('refuses config values it does not implement, naming the field', () => {

@@ -11,7 +11,7 @@ import { Tensor, shapeStr } from '../tensor/index.js';
 import { buildCausalLM, type BuildOptions } from './build.js';
 import type { CausalLM } from './causal-lm.js';
 import { parseModelConfig, type ModelConfig } from './config.js';
-import { resolveArchitecture } from './registry.js';
+import { layoutOf, resolveArchitecture } from './registry.js';
 import { fromRemoteCodeConfig } from './remote-code.js';
 import type { WeightSource } from './weight-source.js';
 
@@ -84,7 +84,8 @@ export function checkpointSource(ckpt: Checkpoint, dir: string, placeholder?: (n
 
 /** Throws one line when the checkpoint holds tensors the built model did not ask for. */
 export function requireAllUsed(ckpt: Checkpoint, used: ReadonlySet<string>, config: ModelConfig, dir: string): void {
-  const unused = ckpt.names().filter((n) => !used.has(n) && !IGNORED_KEYS.some((r) => r.test(n)));
+  const ignored = [...IGNORED_KEYS, ...(layoutOf(config).unreadKeys?.(config) ?? [])];
+  const unused = ckpt.names().filter((n) => !used.has(n) && !ignored.some((r) => r.test(n)));
   if (unused.length > 0) {
     const where = ckpt.indexPath ?? path.join(dir, 'model.safetensors');
     throw new Error(`${where}: ${unused.length} tensor(s) not used by ${config.architecture}: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''}`);

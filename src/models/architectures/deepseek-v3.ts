@@ -163,4 +163,11 @@ export const deepseekV3: ArchitectureLayout = {
   loraTargets: ['q_proj', 'q_b_proj', 'kv_b_proj'],
   quantSkip: FLOAT_KEPT,
   buildAttention: buildMla,
+  // the Hub checkpoints carry num_nextn_predict_layers multi-token-prediction layers after the decoder
+  // (model.layers.61 in DeepSeek-V3); transformers does not read them, nor do we
+  unreadKeys(config) {
+    const raw = config.raw;
+    const mtp = typeof raw['num_nextn_predict_layers'] === 'number' ? raw['num_nextn_predict_layers'] : typeof raw['num_mtp_layers'] === 'number' ? raw['num_mtp_layers'] : 0;
+    return Array.from({ length: mtp as number }, (_, i) => new RegExp(`^model\\.layers\\.${config.numLayers + i}\\.`));
+  },
 };

@@ -108,6 +108,11 @@ export interface ArchitectureLayout {
   readonly loraTargets: readonly string[];
   /** Linear module names kept in float by quantizeModel (router rows, shared-expert gate, head, embeddings). */
   readonly quantSkip: readonly string[];
+  /**
+   * Checkpoint tensors this family's transformers model leaves unread, so loading does not refuse them
+   * (DeepSeek-V3's multi-token-prediction layers `model.layers.{num_hidden_layers}.*`).
+   */
+  readonly unreadKeys?: (config: ModelConfig) => RegExp[];
   /** Builds one layer's self-attention (default: grouped-query attention with the config's options, attention.ts). */
   readonly buildAttention?: (b: AttentionBuildContext) => AttentionModule;
 }
