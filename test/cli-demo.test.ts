@@ -8,10 +8,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nativeAvailable } from '../src/tensor/index.js';
+import { checkPageInChromium, findChromium, overlappingBoxes } from './helpers/chromium.js';
 import { expectOneErrorLine, runCli } from './helpers/cli.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
 const BACKEND = nativeAvailable() ? 'native' : 'js';
+const CHROMIUM = findChromium();
+if (!CHROMIUM) console.warn('cli-demo: no chromium on PATH (.ci/run installs it); the report is not rendered');
 
 interface DemoJson {
   report: string;
@@ -46,12 +49,27 @@ describe('moe-tune demo --quick', () => {
     expect(d.eval.pretrained.load).toBeCloseTo(2, 6);
     expect(d.eval.finetuned.load).toBeLessThan(2);
     const ks = d.sweep.slice(1);
-    expect(ks.map((p) => p.router)).toEqual([1, 2, 3, 4, 5, 6].map((k) => `null-experts:m=4,k=${k}`));
+    expect(ks.map((p) => p.router)).toEqual([1, 2, 3, 4, 5, 6].map((k) => `null-experts:m=4,k=${k},mapping=zero`)); // the default mapping in force is part of the label
     for (let i = 1; i < ks.length; i++) expect(ks[i]!.load).toBeGreaterThanOrEqual(ks[i - 1]!.load);
     expect(d.sweep[0]!.load).toBeCloseTo(ks[2]!.load, 9); // the model's own router is k = 3
     // the recipes the demo ran are loadable recipes
     expect(fs.existsSync(path.join(out, 'recipes', 'demo-pretrain.yaml'))).toBe(true);
     expect(fs.existsSync(path.join(out, 'finetune', 'recipe.yaml'))).toBe(true);
+
+    // issue 18 item 4: the report covers the pretraining run too, `report OUT` works on the demo
+    // directory, and the page renders in Chromium with every plot drawn
+    for (const section of ['pretrain: Loss', 'pretrain: Expert load per layer', 'finetune: Loss', 'finetune: Router sweep']) expect(html).toContain(section);
+    expect((html.match(/Recipe: recipe\.(yaml|json)/g) ?? []).length).toBe(2); // one per run
+    const again = runCli(['report', out, '--out', path.join(out, 'report-again.html')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'report-again.html'), 'utf8').replace(/generated [^<]*/, '')).toBe(html.replace(/generated [^<]*/, ''));
+    if (CHROMIUM) {
+      const check = checkPageInChromium(CHROMIUM, path.join(out, 'report.html'), path.dirname(out));
+      expect(check.errors).toEqual([]);
+      expect(check.plots).toHaveLength((html.match(/<svg[^>]* class="plot /g) ?? []).length);
+      for (const p of check.plots) expect(p.drawnMarks, `${p.title} draws nothing`).toBeGreaterThan(0);
+      for (const p of check.plots) expect(overlappingBoxes(p.labels), p.title).toEqual([]);
+    }
 
     // the output directory is never reused without --force
     expect(expectOneErrorLine(runCli(['demo', '--quick', '--out', out]))).toMatch(/demo: exists and is not empty \(pass --force to replace it\)$/);

@@ -15,7 +15,7 @@ describe('aux-loss registry', () => {
 
   it('unknown names, keys and values are one-line errors', () => {
     expect(() => createAuxLoss({ name: 'balanse' })).toThrow(
-      "unknown aux loss 'balanse' (valid: balance(form), adamoe-balance(form), tcmoe-balance, tcmoe-reward, entropy, topp-balance(sequenceLength), z-loss)",
+      "unknown aux loss 'balanse' (valid: balance(form), adamoe-balance(form, nullGroup), tcmoe-balance(sequenceLength), tcmoe-reward, entropy, topp-balance(sequenceLength), z-loss)",
     );
     expect(() => createAuxLoss({ name: 'balance', from: 'top1' })).toThrow("aux loss 'balance': unknown key 'from' (valid keys: form: mixtral-all | per-layer | top1)");
     expect(() => createAuxLoss({ name: 'balance', form: 'top2' })).toThrow("aux loss 'balance': form must be one of mixtral-all, per-layer, top1, got 'top2'");

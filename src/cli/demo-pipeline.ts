@@ -206,7 +206,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   stage('sweep');
 
   // 6. report
-  const rep = buildRunReport(fr.runDir, {});
+  const rep = buildRunReport(o.out, {}); // pretrain/ and finetune/: both runs on one page
   const reportFile = path.join(o.out, 'report.html');
   writeFileAtomic(reportFile, rep.html);
   o.log(`[6/6] report: ${rep.sections.length} sections (${rep.sections.join(', ')})`);

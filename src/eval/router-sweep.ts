@@ -7,7 +7,7 @@
  * a tolerance of 1e-9 steps; step defaults to 1); at most one key per spec may be a range, and a
  * spec without a range is one point.
  */
-import { createRouter, parseRouterSpec } from '../routers/registry.js';
+import { createRouter, parseRouterSpec, routerDefaults } from '../routers/registry.js';
 import type { Router, RouterSpec } from '../routers/router.js';
 import type { RouterStatsSummary } from '../routers/stats.js';
 import { formatRouterSpec } from './router-choice.js';
@@ -67,7 +67,17 @@ export function parseRouterSeries(text: string): RouterSeries {
     return kv.length === 0 ? name : `${name}:${kv.map(([k, v]) => `${k}=${v}`).join(',')}`;
   };
   const specs = range ? range.values.map((v) => parseRouterSpec(specText([range!.key, String(v)]))) : [parseRouterSpec(specText(null))];
-  return { source: text, name, key: range?.key ?? null, specs };
+  // the label says every value in force, defaults included (threshold:t=0.5..0.9 runs at capacity=1)
+  const given = new Set([...fixed.map(([k]) => k), ...(range ? [range.key] : [])]);
+  const implied = Object.entries(routerDefaults(name)).filter(([k]) => !given.has(k)).map(([k, v]) => `${k}=${String(v)}`);
+  const source = implied.length === 0 ? text : `${text}${colon < 0 || rest.trim() === '' ? ':' : ','}${implied.join(',')}`;
+  return { source, name, key: range?.key ?? null, specs };
+}
+
+/** A swept router as text: the keys as given, then the defaults in force (threshold:t=0.5,capacity=1). */
+export function routerLabel(spec: RouterSpec): string {
+  const implied = Object.entries(routerDefaults(spec.name)).filter(([k]) => spec[k] === undefined);
+  return formatRouterSpec({ ...spec, ...Object.fromEntries(implied) } as RouterSpec);
 }
 
 /** What one evaluation under one router measured. */
@@ -159,7 +169,7 @@ export function runSweep(series: readonly RouterSeries[], opts: SweepOptions): S
   for (const s of series) {
     for (const spec of s.specs) {
       const [m, sec] = timed(createRouter(spec));
-      const p = toPoint(s.source, formatRouterSpec(spec), spec, s.key, m, sec);
+      const p = toPoint(s.source, routerLabel(spec), spec, s.key, m, sec);
       points.push(p);
       opts.onPoint?.(p, points.length, total);
     }

@@ -2,7 +2,7 @@
  * The one list of auxiliary losses: `createAuxLoss({name, ...options})`, with one-line errors for
  * unknown names and keys, and `createWeightedAuxLoss` that pairs a loss with its weight schedule.
  */
-import { ADAMOE_BALANCE_FORMS, AdaMoeBalanceLoss, type AdaMoeBalanceForm } from './adamoe-balance.js';
+import { ADAMOE_BALANCE_FORMS, ADAMOE_NULL_GROUPS, AdaMoeBalanceLoss, type AdaMoeBalanceForm, type AdaMoeNullGroup } from './adamoe-balance.js';
 import type { AuxLoss, WeightedAuxLoss } from './aux-loss.js';
 import { BALANCE_FORMS, BalanceLoss, type BalanceForm } from './balance.js';
 import { EntropyLoss } from './entropy.js';
@@ -34,11 +34,16 @@ export const AUX_LOSSES: AuxLossEntry[] = [
   },
   {
     name: 'adamoe-balance',
-    summary: 'AdaMoE balance with the null experts as one averaged group, prefactor N + m (paper 004 eq. 6)',
-    keys: { form: ADAMOE_BALANCE_FORMS.join(' | ') },
-    create: (o) => new AdaMoeBalanceLoss((o['form'] as AdaMoeBalanceForm | undefined) ?? 'mixtral-all'),
+    summary: 'AdaMoE balance, prefactor N + m (paper 004 eq. 6): null experts as one averaged group (the paper\'s prose, default) or each its own (null_group: separate, the authors\' code\'s effective loss)',
+    keys: { form: ADAMOE_BALANCE_FORMS.join(' | '), nullGroup: ADAMOE_NULL_GROUPS.join(' | ') },
+    create: (o) => new AdaMoeBalanceLoss((o['form'] as AdaMoeBalanceForm | undefined) ?? 'mixtral-all', (o['nullGroup'] as AdaMoeNullGroup | undefined) ?? 'averaged'),
   },
-  { name: 'tcmoe-balance', summary: 'TC-MoE balance over ternary pairs (paper 000 eq. 6-9)', keys: {}, create: () => new TcMoeBalanceLoss() },
+  {
+    name: 'tcmoe-balance',
+    summary: 'TC-MoE balance over ternary pairs (paper 000 eq. 6-9); T per sequence of sequenceLength tokens as the paper defines it, default: the whole batch',
+    keys: { sequenceLength: 'positive integer T (default: the whole batch)' },
+    create: (o) => new TcMoeBalanceLoss(o['sequenceLength'] as number | undefined),
+  },
   { name: 'tcmoe-reward', summary: 'TC-MoE reward: minus the mean zero-expert gate (paper 000 eq. 12)', keys: {}, create: () => new TcMoeRewardLoss() },
   { name: 'entropy', summary: 'entropy of the router distribution (paper 003 Loss_d, eq. 5)', keys: {}, create: () => new EntropyLoss() },
   {

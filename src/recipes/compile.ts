@@ -43,6 +43,7 @@ export function auxLossOf(e: AuxLossEntry): WeightedAuxLoss {
     weight: e.weight as number | ScheduleSpec,
     ...(e.form !== undefined ? { form: e.form } : {}),
     ...(e.sequence_length !== undefined ? { sequenceLength: e.sequence_length } : {}),
+    ...(e.null_group !== undefined ? { nullGroup: e.null_group } : {}),
   });
 }
 

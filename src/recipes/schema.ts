@@ -33,8 +33,10 @@ export const AuxLossSchema = z.strictObject({
   weight: WeightScheduleSchema.default(1),
   /** balance / adamoe-balance: the form of the loss. */
   form: z.string().optional(),
-  /** topp-balance: tokens per sequence M. */
+  /** topp-balance: tokens per sequence M; tcmoe-balance: the paper's T (per-sequence loss; default the whole batch). */
   sequence_length: posInt.optional(),
+  /** adamoe-balance: averaged (the paper's prose, default) or separate (the authors' code's effective loss). */
+  null_group: z.enum(['averaged', 'separate']).optional(),
 });
 
 export const ModelSectionSchema = z.strictObject({

@@ -92,6 +92,59 @@ export function lineFrame(opts: LinePlotOptions): PlotFrame {
   };
 }
 
+interface PointLabel {
+  text: string;
+  /** The point, in pixels. */
+  x: number;
+  y: number;
+  color: string;
+}
+
+interface PlacedLabel {
+  text: string;
+  x: number;
+  y: number;
+  anchor: 'start' | 'end';
+  color: string;
+}
+
+const LABEL_FONT = 9;
+/** Glyph advance of the 9 px sans-serif digits and punctuation labels use, with a margin (px). */
+const LABEL_CHAR_W = 5.6;
+const LABEL_H = 10;
+
+type Box = [number, number, number, number];
+
+function overlaps(a: Box, b: Box): boolean {
+  return a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+}
+
+/**
+ * Point labels that never overlap each other or a point marker: each label tries four places around
+ * its point (above right, below right, above left, below left) and takes the first that is inside the
+ * plot area and free; a label with no free place is left out (thinned), since a dense sweep has more
+ * labels than room. Widths are estimated from the character count (LABEL_CHAR_W errs wide).
+ */
+export function placeLabels(labels: readonly PointLabel[], f: PlotFrame): PlacedLabel[] {
+  const taken: Box[] = labels.map((l) => [l.x - 3.5, l.y - 3.5, l.x + 3.5, l.y + 3.5]);
+  const out: PlacedLabel[] = [];
+  for (const l of labels) {
+    const w = l.text.length * LABEL_CHAR_W;
+    const candidates: { box: Box; x: number; y: number; anchor: 'start' | 'end' }[] = [
+      { box: [l.x + 5, l.y - 5 - LABEL_H, l.x + 5 + w, l.y - 5], x: l.x + 5, y: l.y - 6, anchor: 'start' },
+      { box: [l.x + 5, l.y + 5, l.x + 5 + w, l.y + 5 + LABEL_H], x: l.x + 5, y: l.y + 4 + LABEL_H, anchor: 'start' },
+      { box: [l.x - 5 - w, l.y - 5 - LABEL_H, l.x - 5, l.y - 5], x: l.x - 5, y: l.y - 6, anchor: 'end' },
+      { box: [l.x - 5 - w, l.y + 5, l.x - 5, l.y + 5 + LABEL_H], x: l.x - 5, y: l.y + 4 + LABEL_H, anchor: 'end' },
+    ];
+    const inside = (b: Box): boolean => b[0] >= f.left && b[2] <= f.left + f.innerWidth && b[1] >= f.top && b[3] <= f.top + f.innerHeight;
+    const c = candidates.find((k) => inside(k.box) && !taken.some((t) => overlaps(k.box, t)));
+    if (!c) continue;
+    taken.push(c.box);
+    out.push({ text: l.text, x: c.x, y: c.y, anchor: c.anchor, color: l.color });
+  }
+  return out;
+}
+
 /** Runs of consecutive finite points (a polyline each). */
 function runs(points: ReadonlyArray<readonly [number, number]>): (readonly [number, number])[][] {
   const out: (readonly [number, number])[][] = [];
@@ -151,6 +204,7 @@ export function linePlot(opts: LinePlotOptions): string {
 
   // data
   const marks: string[] = [];
+  const labels: PointLabel[] = [];
   opts.series.forEach((s, i) => {
     const color = s.color ?? seriesColor(i);
     for (const run of runs(s.points)) {
@@ -167,10 +221,12 @@ export function linePlot(opts: LinePlotOptions): string {
       if (!Number.isFinite(a) || !Number.isFinite(b)) return;
       if (withMarkers) marks.push(el('circle', { class: 'marker', 'data-series': s.name, cx: x(a), cy: y(b), r: 3.2, fill: color }));
       const label = s.pointLabels?.[j];
-      if (label) marks.push(text(label, { x: x(a) + 5, y: y(b) - 5, 'font-size': 9, fill: color }));
+      if (label) labels.push({ text: label, x: x(a), y: y(b), color });
     });
   });
   parts.push(el('g', { class: 'marks' }, marks));
+  const placed = placeLabels(labels, f);
+  if (placed.length) parts.push(el('g', { class: 'point-labels', 'font-size': LABEL_FONT }, placed.map((l) => text(l.text, { x: l.x, y: l.y, 'text-anchor': l.anchor, fill: l.color, class: 'point-label' }))));
 
   // legend
   if (opts.series.length > 1) {

@@ -11,6 +11,11 @@
  *   - eval*.json results, sweep.json (the trade-off plot), and the resolved recipe, when present.
  * k comes from --top-k, else from the newest config.json in the run directory (or one level of
  * subdirectories below it).
+ *
+ * A directory without metrics.jsonl whose subdirectories are runs (the demo's pretrain/ and
+ * finetune/, a multi-seed run's seed-S/) gets one page with a part per run, oldest first, each
+ * section titled "RUN: ...". A series with a single logged value is printed as that number, not
+ * plotted as one dot; a run's recipe is shown once (recipe.yaml, else recipe.json).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -94,7 +99,14 @@ function modelFacts(runDir: string, topK: number | undefined, notes: string[]): 
 const BOOKKEEPING_FIELDS = new Set(['epoch', 'tokens', 'targets', 'elapsed_s']);
 
 function plot(title: string, yLabel: string, series: { name: string; points: [number, number][]; dashed?: boolean }[], extra: Partial<Parameters<typeof linePlot>[0]> = {}): string {
+  const drawn = series.filter((x) => x.points.length > 0);
+  if (drawn.length > 0 && drawn.every((x) => x.points.length === 1)) return singleValues(drawn);
   return linePlot({ title, xLabel: 'step', yLabel, series, ...extra });
+}
+
+/** Series logged once: their values as numbers (a one-dot plot says nothing). */
+function singleValues(series: { name: string; points: [number, number][] }[]): string {
+  return `<p class="single-value">${series.map((x) => `${esc(x.name)} = <b>${esc(formatValue(x.points[0]![1], 6))}</b> at step ${x.points[0]![0]}`).join('<br>')} (logged once)</p>`;
 }
 
 function findFiles(runDir: string, test: (name: string) => boolean): string[] {
@@ -130,10 +142,57 @@ function layerLoads(row: MetricRow, config: ModelConfig, overall: number): Map<n
   return out;
 }
 
+/**
+ * The runs a report covers: the directory itself when it holds metrics.jsonl, else its
+ * subdirectories (two levels down) that do, oldest metrics.jsonl first.
+ */
+export function findRunDirs(dir: string): string[] {
+  if (fs.existsSync(path.join(dir, 'metrics.jsonl'))) return [dir];
+  const found: string[] = [];
+  const visit = (d: string, depth: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name.startsWith('.') || e.name === 'checkpoints') continue;
+      const sub = path.join(d, e.name);
+      if (fs.existsSync(path.join(sub, 'metrics.jsonl'))) found.push(sub);
+      else if (depth < 2) visit(sub, depth + 1);
+    }
+  };
+  visit(dir, 1);
+  return found.sort((a, b) => fs.statSync(path.join(a, 'metrics.jsonl')).mtimeMs - fs.statSync(path.join(b, 'metrics.jsonl')).mtimeMs || a.localeCompare(b));
+}
+
 export function buildRunReport(runDir: string, opts: RunReportOptions = {}): RunReport {
   const stat = fs.existsSync(runDir) ? fs.statSync(runDir) : null;
   if (!stat) throw new Error(`${runDir}: run directory not found`);
   if (!stat.isDirectory()) throw new Error(`${runDir}: not a directory (expected a run directory with metrics.jsonl)`);
+  const runs = findRunDirs(runDir);
+  if (runs.length === 0) throw new Error(`${path.join(runDir, 'metrics.jsonl')}: not found, and no run directory below ${runDir} has one (expected a run directory)`);
+  const sections: PageSection[] = [];
+  const notes: string[] = [];
+  let rows = 0;
+  const spans: string[] = [];
+  for (const dir of runs) {
+    const part = runSections(dir, opts);
+    const name = runs.length > 1 ? path.relative(runDir, dir) : null;
+    for (const sec of part.sections) sections.push(name ? { ...sec, title: `${name}: ${sec.title}` } : sec);
+    for (const n of part.notes) notes.push(name ? `${name}: ${n}` : n);
+    rows += part.rows;
+    spans.push(`${name ? `${name} ` : ''}${part.rows} logged steps (${part.steps})`);
+  }
+  if (notes.length > 0) sections.push({ title: 'Notes', body: `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` });
+  const html = htmlPage(`moe-tune run report: ${path.basename(path.resolve(runDir))}`,
+    `${path.resolve(runDir)} · ${spans.join(' · ')} · generated ${(opts.now ?? new Date()).toISOString()}`, sections);
+  return { html, sections: sections.map((s) => s.title), notes, rows };
+}
+
+/** The sections of one run directory (metrics.jsonl and what the run left beside it). */
+function runSections(runDir: string, opts: RunReportOptions): { sections: PageSection[]; notes: string[]; rows: number; steps: string } {
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const rows: MetricRow[] = readRunMetrics(metricsFile);
   const lastN = opts.lastN ?? 20;
@@ -253,13 +312,11 @@ export function buildRunReport(runDir: string, opts: RunReportOptions = {}): Run
       notes.push((err as Error).message);
     }
   }
-  for (const file of findFiles(runDir, (n) => /recipe/i.test(n) && /\.(ya?ml|json)$/i.test(n))) {
+  // the recipe once: recipe.yaml and recipe.json hold the same resolved recipe; prefer the YAML
+  const recipes = findFiles(runDir, (n) => /recipe/i.test(n) && /\.(ya?ml|json)$/i.test(n));
+  const stems = new Set(recipes.filter((f) => /\.ya?ml$/i.test(f)).map((f) => f.replace(/\.ya?ml$/i, '')));
+  for (const file of recipes.filter((f) => !(/\.json$/i.test(f) && stems.has(f.replace(/\.json$/i, ''))))) {
     sections.push({ title: `Recipe: ${path.basename(file)}`, body: `<pre>${esc(fs.readFileSync(file, 'utf8'))}</pre>` });
   }
-
-  if (notes.length > 0) sections.push({ title: 'Notes', body: `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` });
-  const steps = `${rows[0]!.step}-${rows[rows.length - 1]!.step}`;
-  const html = htmlPage(`moe-tune run report: ${path.basename(path.resolve(runDir))}`,
-    `${path.resolve(runDir)} · ${rows.length} logged steps (${steps}) · generated ${(opts.now ?? new Date()).toISOString()}`, sections);
-  return { html, sections: sections.map((s) => s.title), notes, rows: rows.length };
+  return { sections, notes, rows: rows.length, steps: `${rows[0]!.step}-${rows[rows.length - 1]!.step}` };
 }

@@ -74,9 +74,16 @@ export const ROUTERS: RouterEntry[] = [
   },
 ];
 
-/** `top-k:k top-p:p ...`: every router with its keys, for error messages and help. */
+/** `top-k:k=2 | top-p:p | threshold:t=0.9,capacity=1 ...`: every router with its keys and their defaults, for error messages and help. */
 export function routerUsage(): string {
-  return ROUTERS.map((r) => `${r.name}:${Object.keys(r.keys).join(',')}`).join(' | ');
+  return ROUTERS.map((r) => `${r.name}:${Object.entries(r.keys).map(([k, v]) => (v === undefined || v === null ? k : `${k}=${String(v)}`)).join(',')}`).join(' | ');
+}
+
+/** A router's keys that have a fixed default (e.g. threshold's capacity = 1), by name. */
+export function routerDefaults(name: string): Record<string, KeyValue> {
+  const out: Record<string, KeyValue> = {};
+  for (const [k, v] of Object.entries(entry(name).keys)) if (v !== undefined && v !== null) out[k] = v;
+  return out;
 }
 
 function entry(name: string): RouterEntry {
