@@ -11,11 +11,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseRouterSeries, type SweepPoint, type SweepResult } from '../src/eval/router-sweep.js';
+import { parseRouterSeries, routerLabel, type SweepPoint, type SweepResult } from '../src/eval/router-sweep.js';
 import { htmlPage } from '../src/report/html-page.js';
 import { buildRunReport } from '../src/report/run-report.js';
 import { sweepPlot } from '../src/report/sweep-report.js';
-import { routerUsage } from '../src/routers/registry.js';
+import { routerHelp } from '../src/routers/registry.js';
 import { checkPageInChromium, findChromium, overlappingBoxes } from './helpers/chromium.js';
 import { runCli, runCliJson } from './helpers/cli.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
@@ -85,7 +85,8 @@ describe('sweep labels and the threshold default', () => {
     expect(parseRouterSeries('threshold:t=0.5..0.9:0.1').source).toBe('threshold:t=0.5..0.9:0.1,capacity=1');
     expect(parseRouterSeries('threshold:t=0.7,capacity=2').source).toBe('threshold:t=0.7,capacity=2');
     expect(parseRouterSeries('threshold').source).toBe('threshold:t=0.9,capacity=1');
-    expect(routerUsage()).toContain('threshold:t=0.9,capacity=1');
+    expect(routerHelp()).toContain('threshold:t=0.9,capacity=1 | expert-choice:capacity=2');
+    expect(routerLabel({ name: 'threshold', t: 0.5 })).toBe('threshold:t=0.5,capacity=1');
     const help = runCli(['eval', '--help']);
     expect(help.stdout).toContain('threshold:t=0.9,capacity=1');
   });

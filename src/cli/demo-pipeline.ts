@@ -1,5 +1,5 @@
 /**
- * The demo: the whole moe-tune pipeline on the embedded Brown corpus, in a minute or two on
+ * The demo: the whole moe-tune pipeline on the embedded Brown corpus, in about 100 s of CPU time on
  * two cores, with no download:
  *
  *   1. pretrain a small Mixtral-style MoE (4 experts, top-2) from scratch, BPE tokenizer included
@@ -73,7 +73,7 @@ interface Sizes {
   evalSeqs: number;
 }
 
-/** Full: about 70 s on 2 cores with the native backend (measured); quick: a few seconds (tests). */
+/** Full: about 100 s of CPU time with the native backend (src/cli/timings.ts has the measurement); quick: well under a minute (tests). */
 const FULL: Sizes = { hidden: 128, ffn: 256, layers: 2, vocab: 1024, docs: 200, seqLen: 128, batch: 8, steps: 1200, lr: 3e-3, ftSamples: 1000, ftSteps: 300, ftLr: 5e-4, ftSkipDocs: 300, ftMaxDocs: null, evalSeqs: 48 };
 const QUICK: Sizes = { hidden: 32, ffn: 64, layers: 2, vocab: 300, docs: 3, seqLen: 32, batch: 4, steps: 24, lr: 5e-3, ftSamples: 120, ftSteps: 16, ftLr: 5e-3, ftSkipDocs: 3, ftMaxDocs: 6, evalSeqs: 8 };
 

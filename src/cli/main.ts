@@ -51,7 +51,7 @@ export function buildProgram(): Command {
       outputError: (str, write) => write(`moe-tune: ${str.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' ')}\n`),
     })
     .addHelpText('after', examples([
-      ['moe-tune demo', 'the whole pipeline on the built-in Brown corpus in a minute or two'],
+      ['moe-tune demo', 'the whole pipeline on the built-in Brown corpus (about 100 s of CPU time)'],
       ['moe-tune train --recipe adamoe-mixtral-qlora --tiny --out runs/adamoe', 'a paper recipe\'s tiny variant (recipes/README.md)'],
       ['moe-tune info --model ./tiny-mixtral', 'what a checkpoint is (no weights read)'],
       ['moe-tune eval --model ./tiny-mixtral --data ids.jsonl --json', 'perplexity and router statistics'],

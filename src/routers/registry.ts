@@ -74,8 +74,13 @@ export const ROUTERS: RouterEntry[] = [
   },
 ];
 
-/** `top-k:k=2 | top-p:p | threshold:t=0.9,capacity=1 ...`: every router with its keys and their defaults, for error messages and help. */
+/** `top-k:k top-p:p ...`: every router with its keys, for error messages. */
 export function routerUsage(): string {
+  return ROUTERS.map((r) => `${r.name}:${Object.keys(r.keys).join(',')}`).join(' | ');
+}
+
+/** `top-k:k=2 | top-p:p | threshold:t=0.9,capacity=1 ...`: every router with its keys' defaults, for --help. */
+export function routerHelp(): string {
   return ROUTERS.map((r) => `${r.name}:${Object.entries(r.keys).map(([k, v]) => (v === undefined || v === null ? k : `${k}=${String(v)}`)).join(',')}`).join(' | ');
 }
 

@@ -3,6 +3,7 @@
  * minute or two (see src/cli/demo-pipeline.ts): pretrain a small MoE, null-expert surgery,
  * 4-bit fine-tune with LoRA, evaluation, a router sweep, and the HTML report.
  */
+import { DEMO_QUICK_TIMING, DEMO_TIMING } from '../timings.js';
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -53,14 +54,14 @@ export const demoCommand: CliCommand = {
   name: 'demo',
   register(program: Command) {
     program.command('demo')
-      .description('the whole pipeline in a minute or two, no download: pretrain a small MoE on the built-in Brown corpus, AdaMoE null-expert surgery, 4-bit (NF4) fine-tune with LoRA, evaluation, a router sweep, and an HTML report')
+      .description(`the whole pipeline, ${DEMO_TIMING}, no download: pretrain a small MoE on the built-in Brown corpus, AdaMoE null-expert surgery, 4-bit (NF4) fine-tune with LoRA, evaluation, a router sweep, and an HTML report`)
       .option('--out <dir>', 'output directory (default runs/demo-TIME)')
-      .option('--quick', 'a much smaller run (seconds; for tests)')
+      .option('--quick', `a much smaller run (${DEMO_QUICK_TIMING}; what the tests run)`)
       .option('--force', 'replace an existing non-empty --out')
       .option('--json', 'print the stages\' numbers as one JSON object (progress goes to stderr)')
       .addHelpText('after', examples([
-        ['moe-tune demo', 'about 70 s on two cores (native backend); prints each stage and where the report is'],
-        ['moe-tune demo --out demo --quick', 'a few seconds'],
+        ['moe-tune demo', `${DEMO_TIMING}; prints each stage and where the report is`],
+        ['moe-tune demo --out demo --quick', `a much smaller run, ${DEMO_QUICK_TIMING}`],
       ]))
       .action((o: DemoCliOptions) => demoAction(o));
   },

@@ -10,7 +10,7 @@ import { perplexity, type PerplexityResult } from '../../eval/perplexity.js';
 import { currentRouterText, formatRouterSpec } from '../../eval/router-choice.js';
 import { readTokenSequences } from '../../eval/token-sequences.js';
 import type { Router } from '../../routers/router.js';
-import { routerUsage } from '../../routers/registry.js';
+import { routerHelp } from '../../routers/registry.js';
 import { getBackend } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { routingJson } from '../json-fields.js';
@@ -180,7 +180,7 @@ PIQA: goal, sol1, sol2, label. Pre-tokenised: context_ids + choice_ids. Text nee
 ppl: prompt / completion and chat lines score only the completion / assistant tokens, as train learns them;
 a sequence longer than max_position_embeddings is an error naming its line. Parquet files are refused (convert to JSONL).
 `)
-      .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
+      .addHelpText('after', () => `\nRouters (NAME:key=default; a key without one is required or derived): ${routerHelp()}\n`)
       .action(async (opts: EvalOptions) => evalAction({ ...opts, model: await resolveModelDir(opts.model, { log: note }) }));
   },
 };

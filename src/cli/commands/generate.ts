@@ -7,7 +7,7 @@ import { generate } from '../../eval/generate.js';
 import { currentRouterText, formatRouterSpec } from '../../eval/router-choice.js';
 import { checkTokenIds } from '../../eval/token-sequences.js';
 import type { MoeTokenizer } from '../../data/tokenizer.js';
-import { routerUsage } from '../../routers/registry.js';
+import { routerHelp } from '../../routers/registry.js';
 import { getBackend } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { routingJson } from '../json-fields.js';
@@ -129,7 +129,7 @@ export const generateCommand: CliCommand = {
         ['moe-tune generate --model ./my-model --prompt "Once" --temperature 0.8 --top-p 0.9 --seed 7 --stop "\\n"', 'seeded nucleus sampling, stopping at a newline'],
         ['moe-tune generate --model ./tiny-mixtral --prompt-ids 1,5,9 --max-new-tokens 8 --json', 'token ids in and out (no tokenizer needed)'],
       ]))
-      .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
+      .addHelpText('after', () => `\nRouters (NAME:key=default; a key without one is required or derived): ${routerHelp()}\n`)
       .action((opts: GenerateCliOptions) => generateAction(opts));
   },
 };

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { currentRouterText } from '../../eval/router-choice.js';
 import { parseRouterSeries, runSweep, type RouterSeries, type SweepPoint } from '../../eval/router-sweep.js';
 import { writeSweepOutputs } from '../../report/sweep-report.js';
-import { routerUsage } from '../../routers/registry.js';
+import { routerHelp } from '../../routers/registry.js';
 import { getBackend } from '../../tensor/index.js';
 import { examples, type CliCommand } from '../command.js';
 import { openModel, requireFile } from '../model-access.js';
@@ -91,7 +91,7 @@ export const sweepCommand: CliCommand = {
         ['moe-tune sweep --model ./mixtral --data val.jsonl --router top-k:k=1..4 --router threshold:t=0.5..1:0.1', 'two router families on one plot'],
         ['moe-tune sweep --model ./mixtral --data arc.jsonl --task mc --router top-p:p=0.2..0.8:0.2', 'accuracy vs load'],
       ]))
-      .addHelpText('after', () => `\nRouters (NAME:keys): ${routerUsage()}\n`)
+      .addHelpText('after', () => `\nRouters (NAME:key=default; a key without one is required or derived): ${routerHelp()}\n`)
       .action((opts: SweepCliOptions) => sweepAction(opts));
   },
 };
