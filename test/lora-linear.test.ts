@@ -74,7 +74,12 @@ describe('LoRA save -> load', () => {
     const dir = path.join(makeTmpDir('lora-save'), 'model');
     await saveModel(model, dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    expect(cfg.moe_tune).toEqual({ lora: { targets: 'all-linear', exclude: ['o_proj'], layers: [0], r: 3, alpha: 6, dropout: 0.1, rslora: false } });
+    // unmerged LoRA is moe-tune's architecture: remote code, the family kept in moe_tune.base_*
+    expect(cfg.moe_tune).toEqual({
+      lora: { targets: 'all-linear', exclude: ['o_proj'], layers: [0], r: 3, alpha: 6, dropout: 0.1, rslora: false },
+      base_architecture: cfg.moe_tune.base_architecture, base_model_type: cfg.moe_tune.base_model_type,
+    });
+    expect([cfg.model_type, typeof cfg.moe_tune.base_architecture]).toEqual(['moe_tune', 'string']);
     const loaded = loadModel(dir).model;
     const x = new Tensor(Int32Array.from([9, 8, 7, 6, 5, 4]), [2, 3]);
     expect(maxDiff(logits(loaded, x), logits(model, x))).toBe(0);
