@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileFormatError } from '../io/index.js';
+import { FileFormatError, withPath } from '../io/index.js';
 import type { ResolvedRecipe } from './load-recipe.js';
 import { RECIPE_JSON } from './write-recipe.js';
 
@@ -88,6 +88,11 @@ export function checkRecipeOnResume(runDir: string, resolved: ResolvedRecipe, al
     const more = breaking.length > 6 ? ` and ${breaking.length - 6} more` : '';
     throw new Error(`${file}: --resume with a changed recipe: ${list}${more}; this breaks exact resumption (pass --allow-recipe-change to continue anyway; both recipes are then recorded in ${RECIPE_CHANGES_FILE})`);
   }
-  fs.appendFileSync(path.join(runDir, RECIPE_CHANGES_FILE), `${JSON.stringify({ time: new Date().toISOString(), changes, previous })}\n`);
+  const log = path.join(runDir, RECIPE_CHANGES_FILE);
+  try {
+    fs.appendFileSync(log, `${JSON.stringify({ time: new Date().toISOString(), changes, previous })}\n`);
+  } catch (err) {
+    throw withPath(err, log);
+  }
   return { changes, breaking };
 }

@@ -16,6 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { withPath } from '../io/os-error.js';
 
 export interface StepMetrics {
   step: number;
@@ -63,15 +64,23 @@ export class MetricsWriter {
       }
       if (typeof rec.step === 'number' && rec.step <= step) kept.push(line);
     }
-    fs.writeFileSync(this.path, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+    try {
+      fs.writeFileSync(this.path, kept.length > 0 ? `${kept.join('\n')}\n` : '');
+    } catch (err) {
+      throw withPath(err, this.path);
+    }
   }
 
   append(m: StepMetrics): void {
-    if (this.fd === null) {
-      fs.mkdirSync(path.dirname(this.path), { recursive: true });
-      this.fd = fs.openSync(this.path, 'a');
+    try {
+      if (this.fd === null) {
+        fs.mkdirSync(path.dirname(this.path), { recursive: true });
+        this.fd = fs.openSync(this.path, 'a');
+      }
+      fs.writeSync(this.fd, `${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}\n`);
+    } catch (err) {
+      throw withPath(err, this.path); // ENOSPC on a descriptor names no file by itself
     }
-    fs.writeSync(this.fd, `${JSON.stringify(m, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}\n`);
   }
 
   close(): void {
