@@ -76,3 +76,19 @@ describe('an incomplete checkpoint directory is skipped with a warning (item 12)
     expect(fs.readdirSync(path.join(runDir, 'checkpoints', 'step-000004')).sort()).toEqual(['optimizer.safetensors', 'params.safetensors', 'trainer-state.json']);
   });
 });
+
+describe('a pruning killed midway leaves no damaged checkpoint (item 12, found by the kill re-run)', () => {
+  it('an older step-* left half-deleted is removed on resume, silently; no step-* is ever incomplete after the run', async () => {
+    const runDir = await runWithCheckpoints(6, 2); // keeps step-2, -4, -6
+    // what a SIGKILL during the removal of step-2 left before the fix: the directory with some of its files
+    fs.rmSync(path.join(runDir, 'checkpoints', 'step-000002', 'params.safetensors'));
+    fs.rmSync(path.join(runDir, 'checkpoints', 'step-000002', 'optimizer.safetensors'));
+    const warnings: string[] = [];
+    const { trainer } = makeTinyTrainer({ runDir, steps: 10, checkpointEvery: 2, keep: 2, onWarning: (l) => warnings.push(l) });
+    expect(trainer.resume()).toBe(6);
+    expect(warnings).toEqual([]);
+    expect(fs.existsSync(path.join(runDir, 'checkpoints', 'step-000002'))).toBe(false);
+    await trainer.run();
+    expect(fs.readdirSync(path.join(runDir, 'checkpoints')).sort()).toEqual(['step-000008', 'step-000010']);
+  });
+});

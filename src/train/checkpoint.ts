@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removeQuietly, SafetensorsFile, withAtomicDir, writeJsonAtomic, writeSafetensors, type TensorToWrite } from '../io/index.js';
+import { removeQuietly, SafetensorsFile, tempSiblingPath, withAtomicDir, writeJsonAtomic, writeSafetensors, type TensorToWrite } from '../io/index.js';
 import type { AdamWState } from './adamw.js';
 import type { RngState, Tensor } from '../tensor/index.js';
 import { parseTrainerState } from './trainer-state-schema.js';
@@ -165,7 +165,25 @@ export function latestCheckpoint(runDir: string): { step: number; dir: string } 
 export function pruneCheckpoints(runDir: string, keep: number): void {
   if (!Number.isInteger(keep) || keep < 1) throw new Error(`checkpoints: keep must be a positive integer, got ${keep}`);
   const all = listCheckpoints(runDir);
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) removeQuietly(c.dir);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) removeCheckpointDir(c.dir);
+  // leftovers of a removal that was killed before this fix renamed first: incomplete and older than what is kept
+  const oldest = listCheckpoints(runDir)[0];
+  if (oldest) for (const bad of incompleteCheckpoints(runDir)) if (bad.step < oldest.step) removeCheckpointDir(bad.dir);
+}
+
+/**
+ * Removes a checkpoint directory so that a kill midway never leaves a `step-*` that looks like a damaged checkpoint:
+ * it is first renamed to a hidden `.step-*.old-*` name (which resume removes as a leftover), then deleted.
+ */
+export function removeCheckpointDir(dir: string): void {
+  const aside = tempSiblingPath(dir, 'old');
+  try {
+    fs.renameSync(dir, aside);
+  } catch {
+    removeQuietly(dir);
+    return;
+  }
+  removeQuietly(aside);
 }
 
 /** Removes the temp directories a killed checkpoint write left behind; returns their names. */

@@ -29,7 +29,7 @@ import { backward, ops, Rng, Tensor, withScope, zeroGrad } from '../tensor/index
 import { writeJsonAtomic } from '../io/index.js';
 import { AdamW } from './adamw.js';
 import {
-  incompleteCheckpoints, latestCheckpoint, readTrainCheckpoint, removeStaleCheckpointTemps, writeTrainCheckpoint, type CheckpointContent,
+  incompleteCheckpoints, latestCheckpoint, readTrainCheckpoint, removeCheckpointDir, removeStaleCheckpointTemps, writeTrainCheckpoint, type CheckpointContent,
 } from './checkpoint.js';
 import { countTargets, type TrainBatch, type TrainBatchSource } from './data-source.js';
 import { evaluateLoss, type EvalResult, type EvalSet } from './evaluate.js';
@@ -257,6 +257,8 @@ export class Trainer {
     for (const bad of incompleteCheckpoints(this.runDir)) {
       if (latest === null || bad.step > latest.step) {
         this.warn(`${bad.dir}: incomplete checkpoint (no ${bad.missing.join(', ')}); skipped, ${latest ? `resuming from step ${latest.step}` : 'starting from step 0'}`);
+      } else {
+        removeCheckpointDir(bad.dir); // an older one: what a killed pruning left behind
       }
     }
     if (!latest) return null;
