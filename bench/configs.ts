@@ -27,6 +27,12 @@ const mixtralSmall = {
   num_attention_heads: 8, num_key_value_heads: 4,
 };
 
+/** OLMoE-1B-7B's shape (64 experts top-8, expert width d/2, MHA) scaled to fit a bench run: d 1024, 4 layers. */
+const olmoeSmall = {
+  ...tinyMoe, vocab_size: 2000, hidden_size: 1024, intermediate_size: 512, num_hidden_layers: 4,
+  num_attention_heads: 16, num_key_value_heads: 16, num_local_experts: 64, num_experts_per_tok: 8,
+};
+
 export const BENCH_CONFIGS: BenchConfig[] = [
   { name: 'tiny-moe', config: tinyMoe, batch: 2, seqLen: 256, lr: 1e-3 },
   // fine-tuning lr, so the load measured at step 0 (~1.5) drifts little over the timed steps
@@ -34,4 +40,6 @@ export const BENCH_CONFIGS: BenchConfig[] = [
   { name: 'mixtral-small', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4 },
   { name: 'lora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, lora: { r: 8, alpha: 16, quantize: false } },
   { name: 'qlora', config: mixtralSmall, batch: 2, seqLen: 512, lr: 1e-4, lora: { r: 8, alpha: 16, quantize: true } },
+  { name: 'olmoe-small', config: olmoeSmall, batch: 2, seqLen: 256, lr: 1e-4 },
+  { name: 'olmoe-qlora', config: olmoeSmall, batch: 2, seqLen: 256, lr: 1e-4, lora: { r: 8, alpha: 16, quantize: true } },
 ];

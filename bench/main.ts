@@ -9,9 +9,13 @@
  *   npm run bench -- --moe-layer          MoE layer fwd+bwd: top-2 vs null experts at load 1.5
  *   npm run bench -- --qlora              QLoRA vs float-base LoRA tokens/s and peak RSS
  *   npm run bench -- --load-memory        peak RSS of loading a ~500 MB bf16 checkpoint
+ *   npm run bench -- --scale [--keep]     the 6.8B OLMoE-shaped bf16 checkpoint on disk (~14 GB):
+ *                                         load + NF4 time, peak RSS, QLoRA tokens/s, recipe error time
+ *                                         (bench/scale.ts; not in CI)
  *
  * Each model config runs in its own process (peak RSS is per process) and, in the same run, the
- * identical model in PyTorch via bench/torch_ref.py when /usr/bin/python3 has torch.
+ * peer: transformers (+ PEFT) on torch 2.x via bench/hf_ref.py when the venv exists, else the
+ * eager script bench/torch_ref.py (bench/model-step.ts says which, per config).
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -23,6 +27,7 @@ import { runLoadMemoryBench } from './load-memory.js';
 import type { StepResult } from './model-step.js';
 import { runMoeLayerBench } from './moe-layer.js';
 import { runQloraBench } from './qlora.js';
+import { runScaleBench } from './scale.js';
 import { mergeResult, RESULTS_PATH } from './results-file.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -79,6 +84,7 @@ async function modelBench(): Promise<void> {
     else {
       console.log(`${name.padEnd(14)} ${fmt(r.ms_per_step).padStart(8)} ${fmt(r.tokens_per_s, 0).padStart(9)} ${fmt(r.gflops).padStart(8)} ${fmt(r.pct_of_gemm_peak).padStart(5)}% ${fmt(r.torch_ms_per_step).padStart(9)} ${fmt(r.ratio, 2).padStart(6)} ${fmt(r.load, 2).padStart(5)} ${r.loss_rel_diff === null ? '        -' : r.loss_rel_diff.toExponential(1).padStart(9)} ${fmt(r.peak_rss_mb, 0).padStart(8)}MB ${fmt(r.activation_mb, 0).padStart(6)}`);
       if (r.torch_note) console.log(`  (${r.torch_note})`);
+      if (r.peer) console.log(`  (peer: ${r.peer})`);
     }
   }
   const byName = Object.fromEntries(results.map((r) => [r.name, r]));
@@ -108,6 +114,10 @@ if (flag('--moe-layer')) {
 } else if (flag('--qlora')) {
   const r = await runQloraBench();
   mergeResult('qlora', { date: new Date().toISOString(), ...r });
+  console.log(JSON.stringify(r, null, 2));
+} else if (flag('--scale')) {
+  const r = await runScaleBench({ dir: value('--dir'), keep: flag('--keep'), ...(value('--steps') ? { steps: Number(value('--steps')) } : {}), ...(value('--only') ? { only: value('--only')!.split(',') } : {}) });
+  mergeResult('scale', { date: new Date().toISOString(), ...r });
   console.log(JSON.stringify(r, null, 2));
 } else if (flag('--load-memory')) {
   const r = await runLoadMemoryBench();

@@ -1,7 +1,11 @@
 /**
  * Times one full training step (forward, backward, AdamW) of a bench config on our engine and, in
- * the same run, the identical model in PyTorch (bench/torch_ref.py with /usr/bin/python3, same
- * weights and batch), and compares the first-step losses.
+ * the same run, the peer a user would pick instead on the same weights and batch, and compares the
+ * first-step losses. The peer is transformers (+ PEFT for LoRA) on torch 2.x (bench/hf_ref.py, with
+ * the Python of ../shared/python-interop.md: MOE_TUNE_PYTHON or .venv-py); AdaMoE's null experts
+ * are not in transformers, so that config runs bench/torch_ref.py (the same math written eagerly)
+ * on the same torch 2.x; without the venv every config falls back to bench/torch_ref.py on
+ * /usr/bin/python3 (labelled in the result's peer field).
  *
  * Run one config per process (peak RSS is per process): node --import tsx bench/model-step.ts NAME
  * Prints one JSON object.
@@ -14,7 +18,7 @@ import { writeSafetensors } from '../src/io/index.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { createModel } from '../src/models/create.js';
 import { nextTokenTargets, type CausalLM } from '../src/models/causal-lm.js';
-import { stateDict } from '../src/models/save.js';
+import { saveModel, stateDict } from '../src/models/save.js';
 import { AdamW } from '../src/train/adamw.js';
 import { backward, getBackend, poolStats, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 import { kernelTimings, resetKernelTimings, type KernelTiming } from '../src/tensor/backends/profiler.js';
@@ -42,6 +46,8 @@ export interface StepResult {
   torch_first_loss: number | null;
   torch_load: number | null;
   torch_note?: string;
+  /** What the peer column ran (library versions, or the fallback script). */
+  peer?: string;
   ratio: number | null;
   loss_rel_diff: number | null;
   /** With MOE_TUNE_PROFILE=1: ms per step in each kernel, and the rest (TypeScript side). */
@@ -77,30 +83,65 @@ function batchFor(cfg: BenchConfig): { ids: Tensor; targets: Tensor } {
   return { ids: t, targets: nextTokenTargets(t) };
 }
 
-function runTorch(cfg: BenchConfig, model: CausalLM, ids: Tensor, targets: Tensor, steps: number): { ms: number; loss: number; load: number | null } | string {
-  const py = '/usr/bin/python3';
+/** The Python with torch 2.x + transformers + peft (../shared/python-interop.md), or null. */
+function venvPython(): string | null {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const py = process.env['MOE_TUNE_PYTHON'] ?? path.join(root, '.venv-py', 'bin', 'python');
+  if (!fs.existsSync(py)) return null;
   try {
-    execFileSync(py, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+    execFileSync(py, ['-c', 'import torch, transformers, peft'], { stdio: 'ignore', timeout: 120_000 });
+    return py;
   } catch {
-    return 'PyTorch not found for /usr/bin/python3 (apt-get install python3-torch python3-numpy libopenblas0-pthread)';
+    return null;
   }
-  if (cfg.lora?.quantize) return 'no PyTorch QLoRA reference (bitsandbytes does not run on this CPU-only machine)';
-  if (cfg.lora) return 'no PyTorch LoRA reference (peft is not installed for /usr/bin/python3)';
+}
+
+type PeerResult = { ms: number; loss: number; load: number | null; peer: string };
+
+function runPython(py: string, script: string, spec: Record<string, unknown>, dir: string): Record<string, unknown> {
+  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
+  const out = execFileSync(py, [path.join(path.dirname(new URL(import.meta.url).pathname), script), path.join(dir, 'spec.json')], {
+    encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, OMP_NUM_THREADS: String(getBackend().threads) },
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+}
+
+/**
+ * The peer on the initial weights: `base` is the model before LoRA (transformers loads it from a
+ * saved directory; PEFT adds its own LoRA with B = 0, so the first losses compare), `model` the
+ * model the eager script gets (null experts included).
+ */
+async function runPeer(cfg: BenchConfig, base: CausalLM, model: CausalLM, ids: Tensor, targets: Tensor, steps: number): Promise<PeerResult | string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moe-tune-bench-'));
+  const common = { steps, warmup: 2, threads: getBackend().threads, lr: cfg.lr, betas: [0.9, 0.95], weight_decay: 0.1, eps: 1e-8 };
   try {
-    writeSafetensors(path.join(dir, 'w.safetensors'), stateDict(model).map(([name, data, shape]) => ({ name, dtype: 'F32', shape, data })));
     fs.writeFileSync(path.join(dir, 'batch.json'), JSON.stringify({
       ids: chunk(Array.from(ids.i32), cfg.seqLen), targets: chunk(Array.from(targets.i32), cfg.seqLen),
     }));
-    const spec = {
-      config: model.config.raw, weights: path.join(dir, 'w.safetensors'), batch: path.join(dir, 'batch.json'),
-      steps, warmup: 2, threads: getBackend().threads, lr: cfg.lr, betas: [0.9, 0.95], weight_decay: 0.1, eps: 1e-8,
+    const batch = path.join(dir, 'batch.json');
+    const py = venvPython();
+    if (py && !cfg.nullExperts) {
+      const modelDir = path.join(dir, 'model');
+      await saveModel(base, modelDir, { force: true });
+      const lora = cfg.lora ? { r: cfg.lora.r, alpha: cfg.lora.alpha, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'w1', 'w2', 'w3'], experts: true } : null;
+      const r = runPython(py, 'hf_ref.py', { ...common, model_dir: modelDir, batch, lora }, dir);
+      const what = `${String(r['peer'])}${cfg.lora?.quantize ? '; float32 base: bitsandbytes has no CPU NF4 kernels' : ''}`;
+      return { ms: r['ms_per_step'] as number, loss: r['first_loss'] as number, load: null, peer: what };
+    }
+    const eager = py ?? '/usr/bin/python3';
+    try {
+      execFileSync(eager, ['-c', 'import torch, numpy'], { stdio: 'ignore' });
+    } catch {
+      return 'PyTorch not found (make the venv of ../shared/python-interop.md, or apt-get install python3-torch python3-numpy)';
+    }
+    if (cfg.lora) return 'no LoRA reference without PEFT (make the venv of ../shared/python-interop.md)';
+    writeSafetensors(path.join(dir, 'w.safetensors'), stateDict(model).map(([name, data, shape]) => ({ name, dtype: 'F32', shape, data })));
+    const r = runPython(eager, 'torch_ref.py', {
+      ...common, config: model.config.raw, weights: path.join(dir, 'w.safetensors'), batch,
       null_experts: cfg.nullExperts?.m ?? 0, null_top_k: cfg.nullExperts?.topK ?? 0,
-    };
-    fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(spec));
-    const out = execFileSync(py, [path.join(path.dirname(new URL(import.meta.url).pathname), 'torch_ref.py'), path.join(dir, 'spec.json')], { encoding: 'utf8', maxBuffer: 1 << 24 });
-    const r = JSON.parse(out.trim().split('\n').pop()!);
-    return { ms: r.ms_per_step, loss: r.first_loss, load: r.load };
+    }, dir);
+    const why = py ? 'transformers has no null experts' : 'fallback: no transformers venv';
+    return { ms: r['ms_per_step'] as number, loss: r['first_loss'] as number, load: r['load'] as number | null, peer: `eager PyTorch script bench/torch_ref.py, torch ${String(r['torch_version'])} (${why})` };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -118,13 +159,15 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
   const steps = opts.steps ?? 5;
   const model = createModel(cfg.config, { seed: 42, std: 0.02 });
   const { ids, targets } = batchFor(cfg);
+  // the peer's base weights are saved before the variant changes the model (LoRA wraps in place)
+  const base = cfg.lora ? createModel(cfg.config, { seed: 42, std: 0.02 }) : model;
   const prepared = await prepareVariant(cfg, model, ids);
   const trainModel = prepared.model;
   const params = new Map([...trainModel.parameters()].filter(([, p]) => p.requiresGrad));
   const opt = new AdamW(params, { lr: cfg.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
 
   // torch first, on the initial weights (before our optimizer changes them)
-  const torch = opts.torch === false ? 'skipped (--no-torch)' : runTorch(cfg, prepared.torchModel ?? model, ids, targets, steps);
+  const torch = opts.torch === false ? 'skipped (--no-torch)' : await runPeer(cfg, base, prepared.torchModel ?? model, ids, targets, steps);
 
   const times: number[] = [];
   const losses: number[] = [];
@@ -173,7 +216,7 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
     torch_ms_per_step: t?.ms ?? null,
     torch_first_loss: t?.loss ?? null,
     torch_load: t?.load ?? null,
-    ...(typeof torch === 'string' ? { torch_note: torch } : {}),
+    ...(typeof torch === 'string' ? { torch_note: torch } : { peer: torch.peer }),
     ratio: t ? t.ms / ms : null,
     loss_rel_diff: t ? Math.abs(t.loss - losses[0]!) / Math.abs(t.loss) : null,
     ...(profile ? { profile } : {}),
