@@ -178,7 +178,7 @@ function childRecipe(dir: string): Record<string, unknown> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-recipe-'));
   const recipe = path.join(tmp, 'bad.yaml');
   // an aux loss that needs null experts on a model without them (the first example)
-  fs.writeFileSync(recipe, 'name: scale-bad\npaper: none\nkind: finetune\nquantization:\n  method: nf4\nlora:\n  r: 8\naux_losses:\n  - name: adamoe-balance\n    weight: 0.01\n');
+  fs.writeFileSync(recipe, 'name: scale-bad\npaper: none\nkind: finetune\ntrain: {lr: 1.0e-4, steps: 3, batch_size: 1, seq_len: 128}\nquantization:\n  method: nf4\nlora:\n  r: 8\n  alpha: 16\n  targets: [q_proj, k_proj, v_proj, o_proj, w1, w2, w3]\naux_losses:\n  - name: adamoe-balance\n    weight: 0.01\n');
   const data = path.join(tmp, 'data.jsonl');
   fs.writeFileSync(data, '{"text": "hello world"}\n');
   const t0 = performance.now();

@@ -139,6 +139,19 @@ class Call {
     return static_cast<float*>(typed_value(e, name, napi_float32_array, need));
   }
 
+  // Element j of the JS array at i: a Uint8Array with at least `need` elements.
+  const uint8_t* u8_in(size_t i, uint32_t j, const char* what, int64_t need) {
+    if (!ok_) return nullptr;
+    napi_value e;
+    if (napi_get_element(env_, argv_[i], j, &e) != napi_ok) {
+      fail("%s[%u]: could not read the element", what, j);
+      return nullptr;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s[%u]", what, j);
+    return static_cast<const uint8_t*>(typed_value(e, name, napi_uint8_array, need));
+  }
+
   // Elements of the typed array at i (0 after a failure).
   int64_t length(size_t i) {
     if (!ok_) return 0;
@@ -438,6 +451,68 @@ napi_value Nf4Gemm(napi_env env, napi_callback_info info) {
   float* C = c.f32(15, "C", transW ? mul(M, N) : mul(M, K));
   if (!c.ok()) return nullptr;
   mt::nf4_gemm(transW, M, A, w, (float)beta, C, 0);
+  return undefined(env);
+}
+
+// nf4GemmGrouped(transW, Ms, N, K, As, codes, code, blockSize, absmax, qabsmax, nestedAbsmax,
+//                nestedCode, nestedBlockSize, offsets, beta, Cs): nf4Gemm for every i < Ms.length
+// with Ms[i] rows, As[i], the weight codes[i] with absmax[i] or (double quantisation) qabsmax[i],
+// nestedAbsmax[i], offsets[i] (absmax null or qabsmax / nestedAbsmax / offsets null), into Cs[i];
+// one call, the threads sharing out whole products (nf4_gemm_grouped).
+napi_value Nf4GemmGrouped(napi_env env, napi_callback_info info) {
+  Call c(env, info, "nf4GemmGrouped", 16);
+  bool transW = c.flag(0, "transW");
+  const int64_t count = c.length(1);
+  const int32_t* Ms = c.i32(1, "Ms", 0);
+  int64_t N = c.count(2, "N"), K = c.count(3, "K");
+  int64_t blockSize = c.count(7, "blockSize");
+  if (c.ok() && blockSize < 1) c.fail("blockSize must be >= 1, got %lld", (long long)blockSize);
+  const int64_t numel = mul(N, K), blocks = blockSize > 0 ? (numel + blockSize - 1) / blockSize : 0;
+  const float* code = c.f32(6, "code", 16);
+  const bool single = !c.is_null(8), nested = !c.is_null(9);
+  if (c.ok() && single == nested)
+    c.fail("exactly one of absmax (Float32Array[]) and qabsmax (Uint8Array[], double quantisation) must be given");
+  int64_t nestedBlockSize = 1;
+  const float* nestedCode = nullptr;
+  const float* offsets = nullptr;
+  if (nested) {
+    nestedBlockSize = c.count(12, "nestedBlockSize");
+    if (c.ok() && nestedBlockSize < 1) c.fail("nestedBlockSize must be >= 1");
+    nestedCode = c.f32(11, "nestedCode", 256);
+    offsets = c.f32(13, "offsets", count);
+  }
+  double beta = c.number(14, "beta");
+  const uint32_t na = c.array_length(4, "As"), nw = c.array_length(5, "codes"), nc = c.array_length(15, "Cs");
+  if (c.ok() && (na != count || nw != count || nc != count))
+    c.fail("As, codes and Cs must hold Ms.length = %lld arrays each, got %u, %u and %u", (long long)count, na, nw, nc);
+  static thread_local std::vector<int64_t> M64;
+  static thread_local std::vector<const float*> A;
+  static thread_local std::vector<float*> C;
+  static thread_local std::vector<mt::Nf4Weight> W;
+  const size_t n = c.ok() ? (size_t)count : 0;
+  M64.assign(n, 0), A.assign(n, nullptr), C.assign(n, nullptr), W.assign(n, mt::Nf4Weight{});
+  for (int64_t i = 0; c.ok() && i < count; i++) {
+    if (Ms[i] < 0) {
+      c.fail("Ms[%lld] must be >= 0, got %d", (long long)i, Ms[i]);
+      break;
+    }
+    M64[i] = Ms[i];
+    A[i] = c.f32_in(4, (uint32_t)i, "As", transW ? mul(Ms[i], K) : mul(Ms[i], N));
+    C[i] = c.f32_in(15, (uint32_t)i, "Cs", transW ? mul(Ms[i], N) : mul(Ms[i], K));
+    mt::Nf4Weight& w = W[i];
+    w = mt::Nf4Weight{N, K, c.u8_in(5, (uint32_t)i, "codes", (numel + 1) / 2), code, blockSize, nullptr, nullptr, nullptr, nullptr, 1, 0.0f};
+    if (single) {
+      w.absmax = c.f32_in(8, (uint32_t)i, "absmax", blocks);
+    } else {
+      w.qabsmax = c.u8_in(9, (uint32_t)i, "qabsmax", blocks);
+      w.nestedAbsmax = c.f32_in(10, (uint32_t)i, "nestedAbsmax", (blocks + nestedBlockSize - 1) / nestedBlockSize);
+      w.nestedCode = nestedCode;
+      w.nestedBlockSize = nestedBlockSize;
+      w.offset = offsets ? offsets[i] : 0.0f;
+    }
+  }
+  if (!c.ok()) return nullptr;
+  mt::nf4_gemm_grouped(transW, count, M64.data(), A.data(), W.data(), (float)beta, C.data());
   return undefined(env);
 }
 
@@ -933,6 +1008,7 @@ NAPI_MODULE_INIT() {
       {"kernelName", KernelName},
       {"gemm", Gemm},
       {"nf4Gemm", Nf4Gemm},
+      {"nf4GemmGrouped", Nf4GemmGrouped},
       {"gemmGrouped", GemmGrouped},
       {"binary", Binary},
       {"unary", Unary},

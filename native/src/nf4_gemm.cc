@@ -1,5 +1,8 @@
 #include "nf4_gemm.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "aligned_buffer.h"
 #include "gemm.h"
 #include "gemm_driver.h"
@@ -195,6 +198,26 @@ void nf4_gemm(bool transW, int64_t M, const float* A, const Nf4Weight& w, float 
     gemm::gemm_threaded(g, Nf4PackT{&w}, maxThreads);
   else
     gemm::gemm_threaded(g, Nf4PackN{&w}, maxThreads);
+}
+
+void nf4_gemm_grouped(bool transW, int64_t count, const int64_t* Ms, const float* const* As, const Nf4Weight* Ws,
+                      float beta, float* const* Cs) {
+  static thread_local std::vector<int64_t> order;
+  order.clear();
+  for (int64_t i = 0; i < count; i++)
+    if (Ms[i] > 0) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return Ms[a] > Ms[b]; });
+  const int64_t* ord = order.data();
+  auto task = [&](int t, int) {
+    const int64_t i = ord[t];
+    nf4_gemm(transW, Ms[i], As[i], Ws[i], beta, Cs[i], 1);
+  };
+  const int n = (int)order.size();
+  if (n == 1) {
+    nf4_gemm(transW, Ms[ord[0]], As[ord[0]], Ws[ord[0]], beta, Cs[ord[0]], 0);
+    return;
+  }
+  run_tasks(n, task);
 }
 
 }  // namespace mt

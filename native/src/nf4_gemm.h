@@ -37,4 +37,13 @@ void nf4_dequantize(const Nf4Weight& w, int64_t e0, int64_t n, float* out);
  */
 void nf4_gemm(bool transW, int64_t M, const float* A, const Nf4Weight& w, float beta, float* C, int maxThreads);
 
+/**
+ * Independent NF4 products in one call (one projection of every expert of an MoE layer): for each
+ * i < count, product i of nf4_gemm with Ms[i] rows, As[i], Ws[i], Cs[i] (all W the same [N, K]
+ * shape). The threads share out whole products (largest first, claimed one at a time), each
+ * computed single-threaded, so the result of every product equals nf4_gemm's.
+ */
+void nf4_gemm_grouped(bool transW, int64_t count, const int64_t* Ms, const float* const* As, const Nf4Weight* Ws,
+                      float beta, float* const* Cs);
+
 }  // namespace mt

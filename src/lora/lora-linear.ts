@@ -11,6 +11,7 @@
  */
 import { fillUniform, noGrad, ops, Tensor, withScope, type Rng } from '../tensor/index.js';
 import type { ForwardContext } from '../models/forward-context.js';
+import { groupedLinearRunner, registerGroupedLinearRunner } from '../models/grouped-linears.js';
 import { Linear, type LinearLike } from '../models/linear.js';
 import { Module } from '../models/module.js';
 
@@ -168,3 +169,30 @@ function addInto(w: Tensor, d: ArrayLike<number>, sign: 1 | -1): void {
   const wf = w.f;
   for (let i = 0; i < wf.length; i++) wf[i] = wf[i]! + sign * d[i]!;
 }
+
+/**
+ * LoRA-wrapped experts of an MoE layer as grouped products (models/grouped-linears.ts): the bases
+ * through their own grouped runner (NF4 or float), then all A products in one grouped GEMM and all
+ * B products in another, y = base + scaling * B (A x) per expert. Needs one r and scaling across
+ * the set and no adapter merged. With dropout in training, one mask is drawn for the gathered rows
+ * (the per-expert path draws one per expert: the same distribution, another random stream).
+ */
+registerGroupedLinearRunner({
+  name: 'lora',
+  accepts: (layers, ctx) => {
+    const first = layers[0];
+    if (!(first instanceof LoraLinear)) return false;
+    if (!layers.every((l) => l instanceof LoraLinear && !l.merged && l.r === first.r && l.scaling === first.scaling && l.dropout === first.dropout)) return false;
+    return groupedLinearRunner(layers.map((l) => (l as LoraLinear).base), ctx) !== null;
+  },
+  run: (layers, x, offsets, ctx) => {
+    const loras = layers as readonly LoraLinear[];
+    const bases = loras.map((l) => l.base);
+    const y = groupedLinearRunner(bases, ctx)!.run(bases, x, offsets, ctx);
+    const first = loras[0]!;
+    const xd = ctx?.training && first.dropout > 0 ? ops.dropout(x, first.dropout, ctx.rng) : x;
+    const u = ops.groupedLinear(xd, loras.map((l) => l.lora_A.weight), offsets);
+    const d = ops.groupedLinear(u, loras.map((l) => l.lora_B.weight), offsets);
+    return ops.add(y, ops.scale(d, first.scaling));
+  },
+});

@@ -6,13 +6,16 @@
  * `tokens` / `expertOffsets`) and returns the expert outputs in that order; the MoE block
  * scatter-adds them with the gates.
  *
- * With plain bias-free float experts every projection of all experts is one grouped GEMM over the
- * tokens gathered once; experts wrapped by LoRA or quantised run one by one through their own
- * forward (a grouped NF4 / LoRA kernel belongs here).
+ * Every projection of all experts is one grouped product over the tokens gathered once: plain
+ * bias-free float experts through grouped GEMMs (gate and up in one call), 4-bit and LoRA-wrapped
+ * experts through the runners registered in grouped-linears.ts (grouped NF4 GEMMs with the tiles
+ * dequantised into the packed panels; grouped LoRA A / B products over grouped bases). A kind no
+ * runner takes runs one expert at a time through its own forward (the same function).
  */
 import { ops, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
-import { Linear } from './linear.js';
+import { groupedLinearRunner } from './grouped-linears.js';
+import { Linear, type LinearLike } from './linear.js';
 import type { GatedMLP } from './mlp.js';
 import { ModuleList } from './module.js';
 
@@ -30,6 +33,17 @@ export class StackedExperts extends ModuleList<GatedMLP> {
       const xg = ops.gatherRows(flat, tokens);
       const [g, u] = ops.groupedLinearMany(xg, [plain.gate, plain.up], offsets) as [Tensor, Tensor];
       return ops.groupedLinear(ops.swiglu(g, u), plain.down, offsets);
+    }
+    if (this.grouped) {
+      const proj = (role: 'gate' | 'up' | 'down'): LinearLike[] => this.items.map((e) => e.proj(role));
+      const [gate, up, down] = [proj('gate'), proj('up'), proj('down')];
+      const rg = groupedLinearRunner(gate, ctx);
+      const ru = groupedLinearRunner(up, ctx);
+      const rd = groupedLinearRunner(down, ctx);
+      if (rg && ru && rd) {
+        const xg = ops.gatherRows(flat, tokens);
+        return rd.run(down, ops.swiglu(rg.run(gate, xg, offsets, ctx), ru.run(up, xg, offsets, ctx)), offsets, ctx);
+      }
     }
     const parts: Tensor[] = [];
     for (let e = 0; e < this.length; e++) {

@@ -4,8 +4,9 @@ export {
   NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE, quantizeNf4, quantizeNf4Js, quantizeNf4Stored, quantizeScalesJs, type StoredFloats, dequantizeNf4, dequantizeRange, decodeScales, nf4Scales, nf4CodeAt,
   nf4BlockCount, nf4StorageBytes, quantizeScales, type Nf4Weight, type Nf4NestedScales, type QuantizeNf4Options,
 } from './nf4.js';
-export { nf4Gemm, tileRows, setNf4TileElements, TILE_ELEMENTS, type NativeNf4Gemm } from './nf4-gemm.js';
+export { nf4Gemm, nf4GemmGrouped, tileRows, setNf4TileElements, TILE_ELEMENTS, type NativeNf4Gemm } from './nf4-gemm.js';
 export { nf4Linear } from './nf4-linear-op.js';
+export { nf4GroupedLinear } from './nf4-grouped-linear-op.js';
 export { Nf4Linear } from './nf4-linear.js';
 export {
   quantizeModel, dequantizeModel, quantizedModelStats, nf4Sites, layerSites, type Nf4Site, type LayerSite, isQuantTarget, matchesPattern, DEFAULT_QUANT_SKIP,

@@ -111,3 +111,32 @@ export function nf4Gemm(transW: boolean, M: number, N: number, K: number, A: Flo
     }
   }
 }
+
+/**
+ * nf4Gemm for several products in one call: product i multiplies Ms[i] rows of As[i] with Ws[i]
+ * (every W [N, K]) into Cs[i]. The backend's grouped kernel when it has one and every weight is
+ * float32 data in the same format (the threads share out whole products), else one nf4Gemm per
+ * product (the reference; float64 too).
+ */
+export function nf4GemmGrouped(transW: boolean, Ms: Int32Array, N: number, K: number, As: readonly FloatArray[],
+  Ws: readonly Nf4Weight[], beta: number, Cs: readonly FloatArray[]): void {
+  const n = Ms.length;
+  if (As.length !== n || Ws.length !== n || Cs.length !== n) {
+    throw new Error(`nf4GemmGrouped: Ms, As, Ws and Cs must have the same length, got ${n}, ${As.length}, ${Ws.length}, ${Cs.length}`);
+  }
+  if (n === 0) return;
+  const f32 = As.every((a) => a instanceof Float32Array) && Cs.every((c) => c instanceof Float32Array);
+  const k = kernelsFor({ dtype: f32 ? 'float32' : 'float64' });
+  const w0 = Ws[0]!;
+  const sameFormat = Ws.every((w) => w.shape[0] === N && w.shape[1] === K && w.blockSize === w0.blockSize && w.code === w0.code
+    && (w.nested === null) === (w0.nested === null) && (w.nested === null || (w.nested.nestedCode === w0.nested!.nestedCode && w.nested.nestedBlockSize === w0.nested!.nestedBlockSize)));
+  if (k.nf4GemmGrouped && f32 && sameFormat) {
+    const nested = w0.nested !== null;
+    k.nf4GemmGrouped(transW, Ms, N, K, As as Float32Array[], Ws.map((w) => w.codes), w0.code, w0.blockSize,
+      nested ? null : Ws.map((w) => w.absmax!), nested ? Ws.map((w) => w.nested!.qabsmax) : null,
+      nested ? Ws.map((w) => w.nested!.nestedAbsmax) : null, nested ? w0.nested!.nestedCode : null,
+      nested ? w0.nested!.nestedBlockSize : 0, nested ? Float32Array.from(Ws, (w) => w.nested!.offset) : null, beta, Cs as Float32Array[]);
+    return;
+  }
+  for (let i = 0; i < n; i++) nf4Gemm(transW, Ms[i]!, N, K, As[i]!, Ws[i]!, beta, Cs[i]!);
+}

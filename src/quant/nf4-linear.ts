@@ -9,7 +9,9 @@ import { Linear, type LinearLike } from '../models/linear.js';
 import { Module } from '../models/module.js';
 import { Tensor } from '../tensor/index.js';
 import { dequantizeNf4, nf4StorageBytes, quantizeNf4, type Nf4Weight, type QuantizeNf4Options } from './nf4.js';
+import { nf4GroupedLinear } from './nf4-grouped-linear-op.js';
 import { nf4Linear } from './nf4-linear-op.js';
+import { registerGroupedLinearRunner } from '../models/grouped-linears.js';
 
 export class Nf4Linear extends Module implements LinearLike {
   /** The packed weight (`<path>.weight` on disk); deliberately not named `weight` (it is not a Tensor). */
@@ -66,3 +68,19 @@ export class Nf4Linear extends Module implements LinearLike {
     return nf4StorageBytes(this.qweight);
   }
 }
+
+/**
+ * 4-bit experts of an MoE layer as one grouped product (models/grouped-linears.ts): bias-free
+ * Nf4Linear layers of one shape and block format through nf4GroupedLinear.
+ */
+registerGroupedLinearRunner({
+  name: 'nf4',
+  accepts: (layers) => {
+    const first = layers[0];
+    if (!(first instanceof Nf4Linear)) return false;
+    const q0 = first.qweight;
+    return layers.every((l) => l instanceof Nf4Linear && l.bias === null && l.qweight.shape[0] === q0.shape[0]
+      && l.qweight.shape[1] === q0.shape[1] && l.qweight.blockSize === q0.blockSize && (l.qweight.nested === null) === (q0.nested === null));
+  },
+  run: (layers, x, offsets) => nf4GroupedLinear(x, layers.map((l) => (l as Nf4Linear).qweight), offsets),
+});

@@ -175,6 +175,18 @@ export interface Backend {
     nestedCode: Float32Array | null, nestedBlockSize: number, offset: number,
     beta: number, C: Float32Array): void;
 
+  /**
+   * nf4Gemm for every i < Ms.length in one call (one projection of every expert of an MoE layer):
+   * Ms[i] rows of As[i], the NF4 weight i (codes[i] and absmax[i], or with double quantisation
+   * qabsmax[i], nestedAbsmax[i], offsets[i]; all [N, K], one code book), into Cs[i]. The threads
+   * share out whole products; each equals nf4Gemm's result. Reference: nf4GemmGrouped in
+   * src/quant/nf4-gemm.ts (one nf4Gemm per product).
+   */
+  nf4GemmGrouped?(transW: boolean, Ms: Int32Array, N: number, K: number, As: readonly Float32Array[],
+    codes: readonly Uint8Array[], code: Float32Array, blockSize: number, absmax: readonly Float32Array[] | null,
+    qabsmax: readonly Uint8Array[] | null, nestedAbsmax: readonly Float32Array[] | null, nestedCode: Float32Array | null,
+    nestedBlockSize: number, offsets: Float32Array | null, beta: number, Cs: readonly Float32Array[]): void;
+
   // ---- loading kernels (optional; native/src/weight_load.h). Stored data is a safetensors
   // float dtype, 0 = F32, 1 = BF16, 2 = F16, read from `bytes` or, when it is null, from the open
   // file descriptor `fd` at `byteOffset` (pread, each thread its own bounded chunk).

@@ -46,6 +46,7 @@ interface NativeAddon {
   // optional kernels (an addon built from older sources may lack them)
   nf4Gemm?: NonNullable<Backend['nf4Gemm']>;
   gemmGrouped?: NonNullable<Backend['gemmGrouped']>;
+  nf4GemmGrouped?: NonNullable<Backend['nf4GemmGrouped']>;
   decodeStored?: NonNullable<Backend['decodeStored']>;
   nf4QuantizeStored?: NonNullable<Backend['nf4QuantizeStored']>;
   nf4QuantizeScales?: NonNullable<Backend['nf4QuantizeScales']>;
@@ -257,6 +258,7 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       grouped(transA, transB, Ms, Ns, Ks, alpha, As, Bs, beta, Cs);
     };
   }
+  if (typeof a.nf4GemmGrouped === 'function') backend.nf4GemmGrouped = a.nf4GemmGrouped.bind(a);
   if (typeof a.decodeStored === 'function') backend.decodeStored = a.decodeStored.bind(a);
   if (typeof a.nf4QuantizeStored === 'function') backend.nf4QuantizeStored = a.nf4QuantizeStored.bind(a);
   if (typeof a.nf4QuantizeScales === 'function') backend.nf4QuantizeScales = a.nf4QuantizeScales.bind(a);
