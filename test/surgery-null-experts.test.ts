@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  applySurgery, nullExpertsPass, parseSurgerySpec, stepZeroTrueExperts, tileGateRows,
+  applySurgery, nullExpertsPass, parseSurgerySpec, stepZeroTrueExpertRange, stepZeroTrueExperts, tileGateRows,
 } from '../src/adapters/index.js';
+import { AdaMoeBalanceLoss } from '../src/losses/adamoe-balance.js';
 import { mergeLora } from '../src/convert/index.js';
 import { applyLora, applyMoLora, LoraLinear, moLoraLayers, trainableParameters } from '../src/lora/index.js';
 import type { CausalLM } from '../src/models/causal-lm.js';
@@ -41,6 +42,77 @@ describe('null-experts on tiny-mixtral (N = 4, top-2)', () => {
     expect(model.moeBlocks()[0]!.router.spec).toEqual({ name: 'null-experts', k: 3, m: 8, mapping: 'zero' });
     expect(model.config.moe!.topK).toBe(2);
   });
+
+  for (const [m, topK] of [[2, 2], [3, 3], [6, 3]] as const) {
+    it(`m=${m} (not a multiple of N = 4), top_k=${topK}: gate2 row j = gate row j mod N; each token reaches the prefix of its ranking the tie rule gives; AdaMoE balance by eq. 6`, () => {
+      const { model } = loadModel(MIXTRAL);
+      const gate0 = Float32Array.from((model.getModule('model.layers.0.block_sparse_moe.gate') as Linear).weight.f);
+      const { report } = applySurgery(model, [nullExpertsPass({ m, topK })]);
+      const g2 = model.parameters().get('model.layers.0.block_sparse_moe.gate2.weight')!;
+      expect(g2.shape).toEqual([m, 64]);
+      for (let j = 0; j < m; j++) expect(Array.from(g2.f.subarray(j * 64, (j + 1) * 64))).toEqual(Array.from(gate0.subarray((j % 4) * 64, (j % 4 + 1) * 64)));
+      const N = 4;
+      const R = N + m;
+      const [lo, hi] = stepZeroTrueExpertRange(N, m, topK);
+      expect(report.passes[0]!.notes.join('\n')).toContain(lo === hi ? `reaches ${lo} true expert(s)` : `reaches ${lo} to ${hi} true experts`);
+      const copies = (e: number): number => Math.floor(m / N) + (e < m % N ? 1 : 0);
+      const ctx = ForwardContext.eval();
+      withScope(() => noGrad(() => {
+        model.forward(fixtureBatch(16), { ctx });
+        let seen = 0;
+        for (const rec of ctx.routing) {
+          const { probs, selected, numTokens: T } = rec.routing;
+          for (let t = 0; t < T; t++) {
+            // independent: walk the token's true ranking; each expert takes 1 + copies(e) of the top_k slots
+            const order = Array.from({ length: N }, (_, e) => e).sort((a, b) => probs.f[t * R + b]! - probs.f[t * R + a]! || a - b);
+            const want: number[] = [];
+            let slots = 0;
+            for (const e of order) {
+              if (slots >= topK) break;
+              want.push(e);
+              slots += 1 + copies(e);
+            }
+            const got: number[] = [];
+            for (let r = 0; r < N; r++) if (selected[t * R + r]) got.push(r);
+            expect(got).toEqual([...want].sort((a, b) => a - b));
+            expect(got.length).toBeGreaterThanOrEqual(lo);
+            expect(got.length).toBeLessThanOrEqual(hi);
+            let nullMass = 0;
+            let copyMass = 0;
+            for (let r = N; r < R; r++) nullMass += probs.f[t * R + r]!;
+            for (let e = 0; e < N; e++) copyMass += copies(e) * probs.f[t * R + e]!;
+            expect(Math.abs(nullMass - copyMass)).toBeLessThan(1e-6);
+            seen++;
+          }
+        }
+        expect(seen).toBe(64);
+        // AdaMoE balance (eq. 6, mixtral-all form) by hand: (N + m) [sum_true f_i P_i + (1/m) (sum_null f)(sum_null P)]
+        let T = 0;
+        const f = new Float64Array(R);
+        const P = new Float64Array(R);
+        for (const rec of ctx.routing) {
+          T += rec.routing.numTokens;
+          for (let t = 0; t < rec.routing.numTokens; t++) {
+            for (let r = 0; r < R; r++) {
+              f[r]! += rec.routing.selected[t * R + r]!;
+              P[r]! += rec.routing.probs.f[t * R + r]!;
+            }
+          }
+        }
+        let want = 0;
+        for (let r = 0; r < N; r++) want += (f[r]! / T) * (P[r]! / T);
+        let fn = 0;
+        let pn = 0;
+        for (let r = N; r < R; r++) {
+          fn += f[r]! / T;
+          pn += P[r]! / T;
+        }
+        want = (N + m) * (want + (fn * pn) / m);
+        const got = new AdaMoeBalanceLoss().compute(ctx.routing)!.item();
+        expect(Math.abs(got - want) / want).toBeLessThan(1e-6);
+      }));
+    });
+  }
 
   for (const [m, topK] of [[4, 3], [8, 3], [12, 4]] as const) {
     it(`m=${m}, top_k=${topK}: null mass m/(N+m) on every token; ties go to the true expert`, () => {
@@ -192,9 +264,7 @@ describe('null-experts errors are one line', () => {
       "surgery pass 'null-experts:m=8,top_k=3': LlamaForCausalLM has no MoE layers; null experts need MoE blocks (Mixtral) or Mo-LoRA layers (apply mo-lora first)");
   });
 
-  it('m not a multiple of N, top_k too large, twice, after LoRA on the gate, identity on Mo-LoRA', () => {
-    expect(() => run(loadModel(MIXTRAL).model, 'null-experts:m=6,top_k=3')).toThrow(
-      "surgery pass 'null-experts:m=6,top_k=3': m=6 is not a multiple of the 4 experts per layer (gate2 rows are gate's rows tiled m/N times)");
+  it('top_k too large, twice, after LoRA on the gate, identity on Mo-LoRA', () => {
     expect(() => run(loadModel(MIXTRAL).model, 'null-experts:m=4,top_k=9')).toThrow(
       "surgery pass 'null-experts:m=4,top_k=9': top_k 9 is more than the 4 experts + 4 null experts");
     const twice = loadModel(MIXTRAL).model;
@@ -210,7 +280,13 @@ describe('null-experts errors are one line', () => {
       "surgery pass 'null-experts:m=4,top_k=3,mapping=identity': Mo-LoRA null experts are zero mappings (mapping 'identity' is for MoE blocks)");
   });
 
-  it('tileGateRows refuses m not a multiple of N', () => {
-    expect(() => tileGateRows(new Float32Array(8), 4, 2, 6)).toThrow('null-experts: m=6 is not a multiple of the 4 experts per layer');
+  it('tileGateRows: any m (rows j mod N, the last copy partial); m must be a positive integer', () => {
+    const gate = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]); // N = 4 rows of D = 2
+    expect(Array.from(tileGateRows(gate, 4, 2, 6))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4]);
+    expect(Array.from(tileGateRows(gate, 4, 2, 3))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => tileGateRows(gate, 4, 2, 0)).toThrow('null-experts: m must be a positive integer, got 0');
+    expect(stepZeroTrueExpertRange(4, 8, 3)).toEqual([1, 1]);
+    expect(stepZeroTrueExpertRange(64, 8, 8)).toEqual([4, 8]);
+    expect(stepZeroTrueExpertRange(4, 6, 3)).toEqual([1, 2]);
   });
 });

@@ -1,11 +1,24 @@
 /**
- * add-null-experts (AdaMoE, paper 004 §3.3, §4.2.1). On a MoE model: each block keeps `gate` and
- * gains `gate2` [m, D] whose rows are gate's rows tiled m/N times ("copied from gate in two
- * segments" for m = 16, N = 8), top-k over the N + m rows raised to `top_k`, gates renormalised
- * over the true experts in the top-k (the null-experts router). Each null row ties a true row, so
- * at step 0 the router mass on null experts is exactly m / (N + m) for every token and the true
- * expert wins every tie (true rows come first). On a dense model with Mo-LoRA layers the pass adds
- * m null experts to every Mo-LoRA router instead.
+ * add-null-experts (AdaMoE, paper 004 §3.3, §4.2.1). On a MoE model: each block keeps its router
+ * rows (`gate`) and gains `gate2` [m, D] derived from them, top-k over the N + m rows raised to
+ * `top_k`, gates renormalised over the true experts in the top-k (the null-experts router). On a
+ * dense model with Mo-LoRA layers the pass adds m null experts to every Mo-LoRA router instead.
+ *
+ * The rule for gate2, any m (moe-tune's choice; the paper only uses m a multiple of N): row j of
+ * gate2 is row (j mod N) of gate — gate's rows tiled, the last copy partial. For m a multiple of N
+ * this is the paper's "copied from gate in two segments" (m = 16, N = 8); for m < N the first m
+ * experts get one null copy each (with N = 64 or 128 experts, m can now be 8 or 16).
+ * What it preserves at step 0: every null logit equals a true logit, so
+ *   - the true experts' ranking and their probability ratios are unchanged (a null row only
+ *     duplicates a true row; the true row wins the tie, true rows come first);
+ *   - every true expert a token reaches is one of its original top choices, in order: the sorted
+ *     rows run e1, its c_1 copies, e2, its c_2 copies, ... with c_e = floor(m/N) + (e < m mod N);
+ *   - a token therefore reaches between ceil(top_k / (1 + ceil(m/N))) and
+ *     min(N, ceil(top_k / (1 + floor(m/N)))) true experts (stepZeroTrueExpertRange);
+ *   - the router mass on null experts of a token is sum_e c_e p_e (m / (N + m) exactly when N | m).
+ * The function (zero mapping) is preserved exactly for every token when both bounds equal the
+ * original top-k, e.g. N | m and top_k = k0 (1 + m/N); otherwise for the tokens that reach k0 true
+ * experts, and the surgery report gives the measured step-0 loss change.
  *
  * Config: moe_tune.null_experts = {m, top_k, mapping} (Mo-LoRA: moe_tune.mo_lora.null_experts / top_k).
  */
@@ -17,27 +30,38 @@ import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
 import { moeBlocksWithPaths, type SurgeryPass } from './surgery-pass.js';
 
 export interface NullExpertsOptions {
-  /** Null experts per layer (a multiple of N on MoE blocks). */
+  /** Null experts per layer (any m >= 1; gate2 = gate's rows tiled, see above). */
   m: number;
   /** Experts per token over the N + m rows. */
   topK: number;
   mapping?: 'zero' | 'identity';
 }
 
-/** gate2 rows: gate [N, D] tiled m/N times (row j of gate2 = row j mod N of gate). */
+/** gate2 rows for any m: row j of gate2 = row (j mod N) of gate [N, D] (tiled, the last copy partial). */
 export function tileGateRows(gate: Float32Array | Float64Array, N: number, D: number, m: number): Float32Array | Float64Array {
-  if (m % N !== 0) throw new Error(`null-experts: m=${m} is not a multiple of the ${N} experts per layer`);
+  if (!Number.isInteger(m) || m < 1) throw new Error(`null-experts: m must be a positive integer, got ${m}`);
   const out = gate instanceof Float64Array ? new Float64Array(m * D) : new Float32Array(m * D);
-  for (let c = 0; c < m / N; c++) out.set(gate.subarray(0, N * D), c * N * D);
+  for (let j = 0; j < m; j += N) out.set(gate.subarray(0, Math.min(N, m - j) * D), j * D);
   return out;
 }
 
 /**
- * True experts each token reaches at step 0 with tied rows: ties are broken in favour of the true
- * expert, so the sorted rows run t1, its m/N copies, t2, ... and top_k takes ceil(top_k / (1 + m/N)).
+ * The range of true experts a token reaches at step 0 with tied rows (ties go to the true expert,
+ * so the sorted rows run e1, its copies, e2, its copies, ...): the fewest when its top experts have
+ * ceil(m/N) copies each, the most when they have floor(m/N).
+ */
+export function stepZeroTrueExpertRange(N: number, m: number, topK: number): [number, number] {
+  const lo = Math.min(N, Math.ceil(topK / (1 + Math.ceil(m / N))));
+  const hi = Math.min(N, Math.ceil(topK / (1 + Math.floor(m / N))));
+  return [lo, hi];
+}
+
+/**
+ * True experts each token reaches at step 0 when m is a multiple of N (every expert has m/N
+ * copies): ceil(top_k / (1 + m/N)); for other m the low end of stepZeroTrueExpertRange.
  */
 export function stepZeroTrueExperts(N: number, m: number, topK: number): number {
-  return Math.min(N, Math.ceil(topK / (1 + m / N)));
+  return stepZeroTrueExpertRange(N, m, topK)[0];
 }
 
 export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): SurgeryPass {
@@ -67,7 +91,6 @@ export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): Surger
       if (ext.null_experts) return `the model already has ${ext.null_experts.m} null experts per layer`;
       if (ext.ternary) return 'the model has TC-MoE ternary router rows; null experts do not combine with them';
       if (ext.router) return `the model's router is fixed by moe_tune.router ('${ext.router.name}'); null experts need the null-experts router`;
-      if (m % N !== 0) return `m=${m} is not a multiple of the ${N} experts per layer (gate2 rows are gate's rows tiled m/N times)`;
       if (topK > N + m) return `top_k ${topK} is more than the ${N} experts + ${m} null experts`;
       for (const [path, block] of blocks) {
         if (!(block.gate instanceof Linear)) return `${path}.gate is a ${block.gate.constructor.name}, not a plain linear (apply null-experts before lora)`;
@@ -97,10 +120,13 @@ export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): Surger
         moeTuneOf(json)['null_experts'] = { m, top_k: topK, mapping };
       }, 'null-experts');
       model.setRouter(router);
-      const t0 = stepZeroTrueExperts(N, m, topK);
-      ctx.note(`${blocks.length} layers: gate2 [${m}, ${blocks[0]![1].gate.inFeatures}] = gate rows tiled ${m / N}x; top-k ${k0} -> ${topK} over ${N} + ${m} experts (${mapping} mapping)`);
-      ctx.note(`step 0: router mass on null experts = m/(N+m) = ${(m / (N + m)).toFixed(4)} for every token; ties go to the true expert, so each token reaches ${t0} true expert(s)`
-        + (mapping === 'zero' && t0 === k0 ? ` = the original top-${k0}: the function is preserved at step 0` : ` (original top-${k0}): the function changes at step 0`));
+      const [lo, hi] = stepZeroTrueExpertRange(N, m, topK);
+      const tiled = m % N === 0 ? `tiled ${m / N}x` : `tiled (row j = gate row j mod ${N}: experts 0..${(m % N) - 1} get ${Math.floor(m / N) + 1} copies, the others ${Math.floor(m / N)})`;
+      ctx.note(`${blocks.length} layers: gate2 [${m}, ${blocks[0]![1].gate.inFeatures}] = gate rows ${tiled}; top-k ${k0} -> ${topK} over ${N} + ${m} experts (${mapping} mapping)`);
+      const mass = m % N === 0 ? `m/(N+m) = ${(m / (N + m)).toFixed(4)} for every token` : 'the sum of p_e over the copied experts (per token)';
+      const reach = lo === hi ? `${lo} true expert(s)` : `${lo} to ${hi} true experts (depending on which of its experts have copies)`;
+      ctx.note(`step 0: router mass on null experts = ${mass}; ties go to the true expert, so each token reaches ${reach}`
+        + (mapping === 'zero' && lo === k0 && hi === k0 ? ` = the original top-${k0}: the function is preserved at step 0` : ` (original top-${k0}): the function changes at step 0 for tokens that reach another number`));
     },
   };
 }

@@ -203,9 +203,6 @@ export function parseModelConfig(raw: Record<string, unknown>, layout: Architect
       sharedExpert: fm.sharedExpert,
     };
   }
-  if (ext.null_experts && moe && ext.null_experts.m % moe.numExperts !== 0) {
-    throw new Error(`${where}: field 'moe_tune.null_experts.m': ${ext.null_experts.m} is not a multiple of num_local_experts ${moe.numExperts}`);
-  }
   return {
     architecture: layout.name,
     modelType: typeof raw['model_type'] === 'string' ? (raw['model_type'] as string) : '',
