@@ -14,7 +14,7 @@ const STALE_KEYS = ['torch_dtype', 'auto_map', 'quantization_config', '_name_or_
 /** The config.json object for a model config (original keys kept, ours updated). */
 export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<string, unknown> {
   const out: Record<string, unknown> = { ...c.raw };
-  const modelType = c.modelType || c.architecture.replace(/ForCausalLM$/, '').toLowerCase();
+  const modelType = c.modelType || layoutOf(c).modelType;
   Object.assign(out, {
     architectures: [c.architecture],
     model_type: modelType,
@@ -53,7 +53,6 @@ export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<strin
     if ('sliding_window' in c.raw || c.slidingWindow !== null) out['sliding_window'] = c.slidingWindow;
   }
   const ext: Record<string, unknown> = { ...c.extensions };
-  if (c.moe && c.moe.expertIntermediateSize !== c.intermediateSize) ext['expert_intermediate_size'] = c.moe.expertIntermediateSize;
   if (Object.keys(ext).length > 0) out['moe_tune'] = ext;
   else delete out['moe_tune'];
   return out;

@@ -182,7 +182,14 @@ export function parseModelConfig(raw: Record<string, unknown>, layout: Architect
   const family = layout.read(withDefaults, where);
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   const rope = readRope(withDefaults, headDim, c.max_position_embeddings, layout.defaults['rope_theta'] as number, where);
-  const ext = c.moe_tune ?? {};
+  const ext: MoeTuneExtensions = { ...(c.moe_tune ?? {}) };
+  // moe_tune keys that only restate the family's own values are not extensions (a family with
+  // moe_intermediate_size, a remote-code config that writes every field explicitly)
+  if (family.moe) {
+    if (ext.expert_intermediate_size === family.moe.expertIntermediateSize) delete ext.expert_intermediate_size;
+    const fl = family.moe.layers;
+    if (ext.moe_layers && ext.moe_layers.length === fl.length && ext.moe_layers.every((l, i) => l === fl[i])) delete ext.moe_layers;
+  }
   const numLayers = c.num_hidden_layers;
   let moe: MoeConfig | null = null;
   if (family.moe) {
