@@ -4,7 +4,7 @@
  * bf16), and computes on each, as reloaded in float32: the mean next-token NLL, the experts each MoE layer selects
  * (a hook on the router module), and with PEFT the gradients of a random LoRA adapter. moe-tune loads the same
  * directories and must give:
- * - the NLL within 1e-5 relative;
+ * - the NLL within 1e-5 relative, and the parameter count transformers gives;
  * - per MoE layer, for every token, the same set of selected experts;
  * - (f32) the same LoRA gradients, within 1e-4 of the largest gradient of that tensor (absolute), after
  *   importing the adapter PEFT saved.
@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPeftAdapter } from '../src/convert/index.js';
+import { countParameters } from '../src/eval/parameter-count.js';
 import { SafetensorsFile } from '../src/io/index.js';
 import { LoraLinear } from '../src/lora/index.js';
 import { nextTokenTargets } from '../src/models/causal-lm.js';
@@ -60,6 +61,8 @@ interface Reference {
   /** Smallest score gap between the last chosen and the first left-out expert (null for dense models). */
   selectionMargin: number | null;
   loraNll?: number;
+  /** transformers' parameter count (model.parameters(): buffers left out). */
+  parameters: number;
 }
 
 // transformers 5.18 (today's save format: rope_parameters, its key spellings) and 4.57 (what most Hub checkpoints
@@ -94,6 +97,8 @@ describe.each(TOOLS.filter((t) => t.available).map((py) => ({ py, version: py.tr
       const ctx = ForwardContext.eval();
       const nll = withScope(() => noGrad(() => model.loss(x, nextTokenTargets(x), ctx).item()));
       expect(Math.abs(nll - r.nll) / r.nll, `moe-tune ${nll} vs transformers ${r.nll}`).toBeLessThan(1e-5);
+
+      expect(countParameters(model.namedParameters().map(([n, t]) => [n, t.size] as const), config).total, 'parameters total as transformers counts them').toBe(r.parameters);
 
       const layers = Object.keys(r.experts).map(Number).sort((a, b) => a - b);
       expect(ctx.routing.map((rec) => rec.layer)).toEqual(layers);

@@ -41,8 +41,9 @@ export function countParameters(entries: Iterable<readonly [string, number]>, co
   let shared = 0;
   const roleOf = tensorRoleClassifier();
   for (const [name, n] of entries) {
-    total += n;
     const role = roleOf(name);
+    if (role === 'buffer') continue; // not a parameter (transformers' num_parameters leaves it out too)
+    total += n;
     if (role === 'routed-expert') expert += n;
     else if (role === 'router') router += n;
     else if (role === 'shared-expert') shared += n;

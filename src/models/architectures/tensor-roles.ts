@@ -6,7 +6,8 @@
 import { NULL_ROWS_MODULE } from '../router-rows.js';
 import { ARCHITECTURES } from './index.js';
 
-export type TensorRole = 'router' | 'routed-expert' | 'shared-expert' | 'embedding' | 'other';
+/** `buffer`: state the checkpoint stores that is not a parameter (DeepSeek's router correction bias: no gradient, not in transformers' parameter count). */
+export type TensorRole = 'router' | 'routed-expert' | 'shared-expert' | 'embedding' | 'buffer' | 'other';
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const alt = (xs: Iterable<string>): string => [...new Set(xs)].map(esc).join('|');
@@ -18,6 +19,8 @@ export interface TensorRolePatterns {
   routedExpert: RegExp;
   /** The shared expert(s) and their gate. */
   sharedExpert: RegExp;
+  /** The routers' selection-bias buffers (`.mlp.gate.e_score_correction_bias`). */
+  buffer: RegExp;
 }
 
 /** The patterns for every registered family (recomputed per call: the registry is open). */
@@ -27,10 +30,12 @@ export function tensorRolePatterns(): TensorRolePatterns {
   const router = alt([...n.map((x) => x.router), NULL_ROWS_MODULE]);
   const experts = alt(n.map((x) => x.experts));
   const shared = alt(n.flatMap((x) => [x.sharedExpert, x.sharedExpertGate]).filter((x): x is string => x !== null));
+  const buffers = alt(n.map((x) => x.routerSelectionBias).filter((x): x is string => !!x));
   return {
     router: new RegExp(`\\.(?:${moe})\\.(?:${router})\\.(?:weight|bias)$`),
     routedExpert: new RegExp(`\\.(?:${moe})\\.(?:${experts})\\.(\\d+)\\.`),
     sharedExpert: shared ? new RegExp(`\\.(?:${moe})\\.(?:${shared})\\.`) : /$^/,
+    buffer: buffers ? new RegExp(`\\.(?:${moe})\\.(?:${router})\\.(?:${buffers})$`) : /$^/,
   };
 }
 
@@ -41,6 +46,7 @@ const LM_HEAD = 'lm_head.weight';
 export function tensorRoleClassifier(): (name: string) => TensorRole {
   const p = tensorRolePatterns();
   return (name) => {
+    if (p.buffer.test(name)) return 'buffer';
     if (p.routedExpert.test(name)) return 'routed-expert';
     if (p.router.test(name)) return 'router';
     if (p.sharedExpert.test(name)) return 'shared-expert';
