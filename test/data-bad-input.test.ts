@@ -12,7 +12,7 @@ import { byteLevelTokenizerConfig, trainByteLevelBpe } from '../src/data/bpe-tra
 import { readRecords } from '../src/data/data-records.js';
 import { readJsonlDataset } from '../src/data/jsonl-dataset.js';
 import { loadTokenizedDataset } from '../src/data/load-dataset.js';
-import { readTextDataset } from '../src/data/text-dataset.js';
+import { readTextDataset, readTextDocuments } from '../src/data/text-dataset.js';
 import { MoeTokenizer } from '../src/data/tokenizer.js';
 import { readLines, DEFAULT_MAX_LINE_BYTES } from '../src/io/line-reader.js';
 import { firstInvalidUtf8 } from '../src/io/utf8.js';
@@ -120,6 +120,19 @@ describe('.csv and .parquet files (item 3)', () => {
     const bad = path.join(dir, 'bad.csv');
     fs.writeFileSync(bad, 'text,label\nhello\n');
     await expect(loadTokenizedDataset({ files: [bad], tokenizer: tok })).rejects.toThrow(`${bad}:2: 1 fields, the header has 2 (text, label)`);
+  });
+
+  it('pretraining text reads "text" from record files, not their JSON as prose', () => {
+    const dir = makeTmpDir('pre-records');
+    const file = path.join(dir, 'corpus.jsonl');
+    fs.writeFileSync(file, `${JSON.stringify({ text: 'first doc' })}\n\n${JSON.stringify({ text: 'second' })}\n`);
+    expect(readTextDocuments([file], 'paragraph')).toEqual([{ id: `${file}#1`, text: 'first doc' }, { id: `${file}#3`, text: 'second' }]);
+    const csv = path.join(dir, 'c.csv');
+    fs.writeFileSync(csv, 'id,text\n1,"a, b"\n');
+    expect(readTextDocuments([csv])).toEqual([{ id: `${csv}#2`, text: 'a, b' }]);
+    fs.writeFileSync(file, `${JSON.stringify({ body: 'x' })}\n`);
+    expect(() => readTextDocuments([file])).toThrow(`${file}:1: expected an object with a "text" string`);
+    expect(() => readTextDocuments([path.join(dir, 'x.parquet')])).toThrow('Parquet files are not read by moe-tune');
   });
 
   it('refuses Parquet by name before reading it as text', async () => {

@@ -61,11 +61,19 @@ describe('limits are checked', () => {
 
   it('a tokenizer with more ids than the embedding is refused at load', async () => {
     const dir = makeTmpDir('tok-big');
-    await writeTinyCheckpoint(dir, tinyMixtralConfig()); // vocab 96
+    const model = await writeTinyCheckpoint(dir, tinyMixtralConfig()); // vocab 96
     writeTinyTokenizer(dir); // 300 ids
     const msg = `${path.join(dir, 'tokenizer.json')}: the tokenizer has 300 ids, more than the model's vocab_size 96 in config.json (the embedding has 96 rows)`;
     expect(() => loadModel(dir)).toThrow(msg);
     expect(() => inspectModel(dir)).toThrow(msg);
+    // a saved 4-bit model is checked the same way when a command opens it
+    const qdir = makeTmpDir('tok-big-nf4');
+    quantizeModel(model);
+    await saveQuantizedModel(model, qdir, { force: true });
+    writeTinyTokenizer(qdir);
+    const data = path.join(qdir, 'ids.jsonl');
+    fs.writeFileSync(data, '{"input_ids": [1, 2, 3]}\n');
+    expect(expectOneErrorLine(runCli(['eval', '--model', qdir, '--data', data]))).toBe(`moe-tune: ${path.join(qdir, 'tokenizer.json')}: the tokenizer has 300 ids, more than the model's vocab_size 96 in config.json (the embedding has 96 rows)`);
   });
 
   it('info counts a 4-bit model\'s parameters as its float base, packed bytes apart', async () => {

@@ -9,7 +9,7 @@ import { MoeTokenizer } from '../data/tokenizer.js';
 import { requireModelDir } from '../io/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { ModelConfig } from '../models/config.js';
-import { loadModel } from '../models/load.js';
+import { loadDirTokenizer, loadModel } from '../models/load.js';
 import { buildSkeleton, isQuantizedModelDir, loadModelQuantized } from '../quant/index.js';
 import { createRouter, parseRouterSpec } from '../routers/registry.js';
 import type { Router } from '../routers/router.js';
@@ -27,6 +27,7 @@ export function openModel(dir: string, check?: (skeleton: CausalLM) => void): { 
   check?.(skeleton.model);
   if (isQuantizedModelDir(dir)) {
     const q = loadModelQuantized(dir);
+    loadDirTokenizer(dir, q.config); // a tokenizer larger than the embedding, as loadModel checks
     return { model: q.model, config: q.config, quantized: true };
   }
   const l = loadModel(dir);

@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { requireRegularFile } from '../io/regular-file.js';
+import { readRecords, recordFileKind } from './data-records.js';
 import { decodeUtf8, type EncodingErrors } from '../io/utf8.js';
 import { documentFromIds, type TextDocument, type TokenizedDocument } from './documents.js';
 import type { MoeTokenizer } from './tokenizer.js';
@@ -56,9 +57,23 @@ export function splitText(id: string, text: string, split: TextSplit = 'file'): 
   }
 }
 
-/** Reads text files into documents. */
+/**
+ * Reads text files into documents. A record file (.jsonl, .json, .csv, .tsv) is read as records,
+ * each record's "text" one document ("path#line"), never as plain text; Parquet & co. are refused
+ * by name (data-records.ts).
+ */
 export function readTextDocuments(paths: readonly string[], split: TextSplit = 'file', encodingErrors: EncodingErrors = 'strict'): TextDocument[] {
-  return paths.flatMap((p) => splitText(p, readUtf8File(p, encodingErrors), split));
+  return paths.flatMap((p) => (recordFileKind(p) === 'text' ? splitText(p, readUtf8File(p, encodingErrors), split) : recordTexts(p, encodingErrors)));
+}
+
+function recordTexts(file: string, encodingErrors: EncodingErrors): TextDocument[] {
+  const out: TextDocument[] = [];
+  for (const { line, value } of readRecords(file, { encodingErrors })) {
+    const text = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)['text'] : undefined;
+    if (typeof text !== 'string') throw new Error(`${file}:${line}: expected an object with a "text" string (plain-text documents read "text" from record files)`);
+    out.push({ id: `${file}#${line}`, text });
+  }
+  return out;
 }
 
 /** Tokenises text documents; every token is a target except a leading BOS. */
