@@ -72,6 +72,13 @@ describe.each(Object.keys(FAMILIES))('%s', (arch) => {
     expect(maxDiff(logits(back, x), logits(m, x))).toBe(0);
   });
 
+  it("lora without targets takes the family's PEFT default (layout.loraTargets: q_proj, v_proj)", () => {
+    const m = model(arch);
+    applySurgery(m, [parseSurgerySpec('lora:r=2')]);
+    const adapted = [...selectTrainable(m, { train: ['lora'] }).keys()].map((n) => n.replace(/\.lora_[AB]\.weight$/, ''));
+    expect([...new Set(adapted)]).toEqual([0, 1, 2].flatMap((l) => [`model.layers.${l}.self_attn.q_proj`, `model.layers.${l}.self_attn.v_proj`]));
+  });
+
   it("trainable presets by the layouts' names: routers = gate (+ gate2), experts = routed + shared", () => {
     const m = model(arch);
     applySurgery(m, [parseSurgerySpec('null-experts:m=2,top_k=3')]);

@@ -3,6 +3,7 @@
  * dense model: per target linear a random router and n LoRA experts, optionally null experts).
  * Both keep the function at step 0 (B = 0) and freeze everything but the adapters.
  */
+import { layoutOf } from '../models/architectures/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import {
   applyLora, applyMoLora, checkLoraHyper, checkMoLoraCounts, isAdapterWrapper, moLoraSettings, noMatchError,
@@ -21,12 +22,17 @@ function checkTargets(model: CausalLM, targets: TargetPatterns, rest: Omit<LoraO
   return null;
 }
 
-export function loraPass(opts: LoraOptions, spec?: string): SurgeryPass {
+/** LoRA options whose targets may be left to the family's layout (its PEFT default target_modules). */
+export type LoraPassOptions = Omit<LoraOptions, 'targets'> & { targets: TargetPatterns | null };
+
+export function loraPass(passOpts: LoraPassOptions, spec?: string): SurgeryPass {
+  const resolve = (model: CausalLM): LoraOptions => ({ ...passOpts, targets: passOpts.targets ?? [...layoutOf(model.config).loraTargets] });
   return {
     name: 'lora',
     spec,
     configKeys: ['moe_tune.lora'],
     check(model) {
+      const opts = resolve(model);
       try {
         checkLoraHyper(opts, 'lora');
       } catch (err) {
@@ -36,6 +42,7 @@ export function loraPass(opts: LoraOptions, spec?: string): SurgeryPass {
       return checkTargets(model, opts.targets, opts, 'lora');
     },
     apply(model, ctx) {
+      const opts = resolve(model);
       const res = applyLora(model, { ...opts, rng: ctx.rng });
       const scaling = opts.rslora ? opts.alpha / Math.sqrt(opts.r) : opts.alpha / opts.r;
       ctx.note(`LoRA r=${opts.r}, alpha=${opts.alpha} (scale ${scaling}), dropout ${opts.dropout ?? 0} on ${res.modules.length} linears (${targetsText(opts.targets)}); B = 0: the function is preserved at step 0; everything else frozen`);

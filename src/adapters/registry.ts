@@ -71,13 +71,13 @@ export const SURGERY_PASSES: SurgeryPassEntry[] = [
   },
   {
     name: 'lora',
-    summary: 'LoRA on target linears (names|suffixes, all-linear, or re:<regex>); y = Wx + (alpha/r) B A x',
-    keys: { r: 8, alpha: 16, dropout: 0, targets: 'q_proj|v_proj', exclude: '', layers: '', rslora: false },
+    summary: "LoRA on target linears (names|suffixes, all-linear, or re:<regex>; default: the family's PEFT default, q_proj|v_proj); y = Wx + (alpha/r) B A x",
+    keys: { r: 8, alpha: 16, dropout: 0, targets: '', exclude: '', layers: '', rslora: false },
     create: (p, spec) => loraPass({
       r: int(p, 'r', 'lora'),
       alpha: num(p, 'alpha', 'lora'),
       dropout: num(p, 'dropout', 'lora'),
-      targets: parseTargets(String(p['targets']), "surgery pass 'lora': targets"),
+      targets: p['targets'] === '' ? null : parseTargets(String(p['targets']), "surgery pass 'lora': targets"),
       exclude: p['exclude'] === '' ? null : parseTargets(String(p['exclude']), "surgery pass 'lora': exclude"),
       layers: intList(p, 'layers', 'lora') ?? null,
       rslora: bool(p, 'rslora', 'lora'),
