@@ -22,6 +22,8 @@ import { RMSNorm } from '../src/models/rms-norm.js';
 import { saveModel } from '../src/models/save.js';
 import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { loadModelQuantized, Nf4Linear, quantizeModel } from '../src/quant/index.js';
+import { flopDimsOf } from '../src/eval/flop-dims.js';
+import { flopsAgainstTopK } from '../src/routers/stats.js';
 import { backward, noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
@@ -147,6 +149,22 @@ describe('DeepSeek-V3 tiny model', () => {
     }
     expect(nll(loadModel(path.join(dir, 'mtp')).model, x)).toBe(nll(model, x));
     expect(() => loadModel(path.join(dir, 'stray'))).toThrow(/1 tensor\(s\) not used by DeepseekV3ForCausalLM: model.layers.4.eh_proj.weight/);
+  });
+
+  it('FLOP dimensions: MLA projections = 2 x its weights, score FLOPs per position, the shared expert in both routed model and baseline', () => {
+    for (const over of [{}, { q_lora_rank: null }]) {
+      const model = createModel(tinyDeepseekConfig(over), { seed: 1, std: 0.2 });
+      const dims = flopDimsOf(model.config, 10)!;
+      const attnWeights = model.namedParameters().filter(([n]) => n.startsWith('model.layers.0.self_attn.') && !n.includes('layernorm')).reduce((a, [, t]) => a + t.size, 0);
+      expect(dims.attention!.projectionFlops).toBe(2 * attnWeights);
+      expect(dims.attention!.flopsPerPosition).toBe(2 * 4 * (16 + 12));
+      expect(dims.sharedExpertIntermediateSize).toBe(16);
+      const noShared = flopsAgainstTopK([], { ...dims, sharedExpertIntermediateSize: 0 });
+      const withShared = flopsAgainstTopK([], dims);
+      const shared = 2 * 3 * 32 * 16 * 2; // two MoE layers
+      expect(withShared.model.perToken - noShared.model.perToken).toBe(shared);
+      expect(withShared.model.baselinePerToken - noShared.model.baselinePerToken).toBe(shared);
+    }
   });
 
   it('refuses config values it does not implement, naming the field', () => {

@@ -3,6 +3,7 @@
  * top-k (src/routers/stats.ts), and FLOPs for a given load without routing records (a training
  * log's per-layer load, for reports).
  */
+import { layoutOf } from '../models/architectures/index.js';
 import { routerRowCount } from '../models/router-rows.js';
 import type { ModelConfig } from '../models/config.js';
 import {
@@ -25,6 +26,9 @@ export function flopDimsOf(config: ModelConfig, contextLength?: number): ModelFl
     numExperts: config.moe.numExperts,
     topK: Math.min(config.moe.topK, config.moe.numExperts),
     contextLength,
+    attention: layoutOf(config).attentionFlops?.(config),
+    sharedExpertIntermediateSize: config.moe.sharedExpert?.intermediateSize ?? 0,
+    sharedExpertGated: config.moe.sharedExpert?.gated ?? false,
   };
 }
 

@@ -43,6 +43,15 @@ export interface ModelFlopDims {
    * (2 * 2 * heads * headDim per position); 0 or absent: not counted.
    */
   contextLength?: number;
+  /**
+   * Attention of a family that is not grouped-query attention (DeepSeek's multi-head latent attention):
+   * its projection FLOPs per token, and its score FLOPs per attended position (q.k and p.v over every
+   * head). Absent: GQA from numHeads / numKvHeads / headDim.
+   */
+  attention?: { projectionFlops: number; flopsPerPosition: number };
+  /** Width of the shared expert MLP every token runs in a MoE layer (0 or absent: none), and whether a sigmoid gate [1, D] scales it. */
+  sharedExpertIntermediateSize?: number;
+  sharedExpertGated?: boolean;
 }
 
 interface LayerAccumulator {
@@ -314,8 +323,12 @@ export function flopsAgainstTopK(layers: readonly LayerStatsJson[], dims: ModelF
   const seen = layers.filter((l) => moeSet.has(l.layer));
   const meanPasses = seen.length > 0 ? seen.reduce((s, l) => s + l.expertPassesPerToken, 0) / seen.length : k;
   const expertFlops = 2 * 3 * D * dims.expertIntermediateSize;
-  const attn = 2 * D * dims.numHeads * dims.headDim * 2 + 2 * 2 * D * dims.numKvHeads * dims.headDim
-    + 2 * 2 * dims.numHeads * dims.headDim * (dims.contextLength ?? 0);
+  const attn = dims.attention
+    ? dims.attention.projectionFlops + dims.attention.flopsPerPosition * (dims.contextLength ?? 0)
+    : 2 * D * dims.numHeads * dims.headDim * 2 + 2 * 2 * D * dims.numKvHeads * dims.headDim
+      + 2 * 2 * dims.numHeads * dims.headDim * (dims.contextLength ?? 0);
+  // a shared expert runs for every token in both the routed model and the top-k baseline
+  const sharedFfn = dims.sharedExpertIntermediateSize ? 2 * 3 * D * dims.sharedExpertIntermediateSize + (dims.sharedExpertGated ? 2 * D : 0) : 0;
   const denseFfn = 2 * 3 * D * dims.intermediateSize;
   let ours = 2 * D * dims.vocabSize;
   let base = ours;
@@ -330,8 +343,8 @@ export function flopsAgainstTopK(layers: readonly LayerStatsJson[], dims: ModelF
     const recs = seen.filter((s) => s.layer === l);
     const passes = recs.length > 0 ? recs.reduce((s, r) => s + r.expertPassesPerToken, 0) / recs.length : meanPasses;
     const rows = recs.length > 0 ? recs[0]!.routerRows : dims.numExperts;
-    ours += 2 * D * rows + passes * expertFlops;
-    base += 2 * D * dims.numExperts + k * expertFlops;
+    ours += 2 * D * rows + passes * expertFlops + sharedFfn;
+    base += 2 * D * dims.numExperts + k * expertFlops + sharedFfn;
   }
   const moeRatio = meanPasses / k;
   return {

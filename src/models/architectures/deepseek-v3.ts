@@ -163,6 +163,16 @@ export const deepseekV3: ArchitectureLayout = {
   loraTargets: ['q_proj', 'q_b_proj', 'kv_b_proj'],
   quantSkip: FLOAT_KEPT,
   buildAttention: buildMla,
+  attentionFlops(config) {
+    const d = readMla({ ...DEEPSEEK_V3_DEFAULTS, ...config.raw }, config.architecture);
+    const D = config.hiddenSize;
+    const qk = d.qkNopeHeadDim + d.qkRopeHeadDim;
+    const H = d.numHeads;
+    // 2 FLOPs per multiply-add: q (LoRA or plain), kv_a, kv_b, o
+    const q = d.qLoraRank === null ? D * H * qk : D * d.qLoraRank + d.qLoraRank * H * qk;
+    const projectionFlops = 2 * (q + D * (d.kvLoraRank + d.qkRopeHeadDim) + d.kvLoraRank * H * (d.qkNopeHeadDim + d.vHeadDim) + H * d.vHeadDim * D);
+    return { projectionFlops, flopsPerPosition: 2 * H * (qk + d.vHeadDim) };
+  },
   // the Hub checkpoints carry num_nextn_predict_layers multi-token-prediction layers after the decoder
   // (model.layers.61 in DeepSeek-V3); transformers does not read them, nor do we
   unreadKeys(config) {

@@ -109,6 +109,11 @@ export interface ArchitectureLayout {
   /** Linear module names kept in float by quantizeModel (router rows, shared-expert gate, head, embeddings). */
   readonly quantSkip: readonly string[];
   /**
+   * FLOPs of one layer's attention when it is not the default grouped-query attention: projections per
+   * token, and q.k + p.v per attended position (for the FLOP comparisons of the router statistics).
+   */
+  readonly attentionFlops?: (config: ModelConfig) => { projectionFlops: number; flopsPerPosition: number };
+  /**
    * Checkpoint tensors this family's transformers model leaves unread, so loading does not refuse them
    * (DeepSeek-V3's multi-token-prediction layers `model.layers.{num_hidden_layers}.*`).
    */
