@@ -132,7 +132,7 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
         expect(refused.error).toMatch(/custom code|trust_remote_code|moe_tune/);
       }
       // a routing module per MoE layer / Mo-LoRA linear was compared (not an empty list)
-      expect(measured.load.length).toBeGreaterThan(0);
+      if (cfg.num_local_experts || cfg.moe_tune.mo_lora) expect(measured.load.length).toBeGreaterThan(0);
     });
   }
 

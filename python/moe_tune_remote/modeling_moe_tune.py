@@ -70,19 +70,61 @@ def rotate_half(x):
 
 
 class MoeTuneRotaryEmbedding(nn.Module):
-    """Default rotary embedding: inv_freq = 1 / theta^(2i/Dh) in float32, angle = pos * inv_freq. inv_freq is
-    computed in forward, not held in a buffer: transformers 5 builds remote-code models on the meta device and
-    would leave a non-persistent buffer uninitialised."""
+    """Rotary embedding for the rope types moe-tune implements (transformers' modeling_rope_utils): default,
+    linear, dynamic (NTK), llama3 and yarn, from moe-tune's normalised rope config (moe_tune.layout.rope).
+    inv_freq is computed in forward, not held in a buffer: transformers 5 builds remote-code models on the
+    meta device and would leave a non-persistent buffer uninitialised."""
 
-    def __init__(self, dim: int, theta: float):
+    def __init__(self, dim: int, rope: Dict):
         super().__init__()
-        self.dim, self.theta = dim, theta
+        self.dim, self.rope = dim, dict(rope)
+
+    def inv_freq(self, device, seq_len: int):
+        r, dim = self.rope, self.dim
+        base = float(r.get("theta", 10000.0))
+        kind = r.get("type", "default")
+        if kind == "dynamic" and seq_len > r["maxPositionEmbeddings"]:
+            f, mp = float(r["factor"]), float(r["maxPositionEmbeddings"])
+            base = base * ((f * seq_len / mp) - (f - 1)) ** (dim / (dim - 2))
+        ar = torch.arange(0, dim, 2, dtype=torch.int64, device=device).float()
+        inv = 1.0 / (base ** (ar / dim))
+        scaling = 1.0
+        if kind == "linear":
+            inv = inv / float(r["factor"])
+        elif kind == "llama3":
+            factor, lo, hi, old = float(r["factor"]), float(r["lowFreqFactor"]), float(r["highFreqFactor"]), float(r["originalMaxPositionEmbeddings"])
+            low_wl, high_wl = old / lo, old / hi
+            wavelen = 2 * math.pi / inv
+            inv_l = torch.where(wavelen > low_wl, inv / factor, inv)
+            smooth = (old / wavelen - lo) / (hi - lo)
+            smoothed = (1 - smooth) * inv_l / factor + smooth * inv_l
+            medium = ~(wavelen < high_wl) * ~(wavelen > low_wl)
+            inv = torch.where(medium, smoothed, inv_l)
+        elif kind == "yarn":
+            factor, orig = float(r["factor"]), float(r["originalMaxPositionEmbeddings"])
+            bf, bs = float(r["betaFast"]), float(r["betaSlow"])
+
+            def corr_dim(rot):
+                return (dim * math.log(orig / (rot * 2 * math.pi))) / (2 * math.log(base))
+
+            low, high = corr_dim(bf), corr_dim(bs)
+            if r.get("truncate", True):
+                low, high = math.floor(low), math.ceil(high)
+            low, high = max(low, 0), min(high, dim - 1)
+            if low == high:
+                high += 0.001
+            ramp = ((torch.arange(dim // 2, dtype=torch.float32, device=device) - low) / (high - low)).clamp(0, 1)
+            pos = base ** (ar / dim)
+            extra = 1 - ramp
+            inv = (1.0 / (factor * pos)) * (1 - extra) + (1.0 / pos) * extra
+            scaling = float(r["attentionFactor"])
+        return inv, scaling
 
     def forward(self, x, position_ids):
-        inv = 1.0 / (self.theta ** (torch.arange(0, self.dim, 2, dtype=torch.int64, device=x.device).float() / self.dim))
+        inv, scaling = self.inv_freq(x.device, int(position_ids.max().item()) + 1 if position_ids.numel() else 0)
         freqs = position_ids[..., None].float() * inv
         emb = torch.cat((freqs, freqs), dim=-1)
-        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+        return (emb.cos() * scaling).to(x.dtype), (emb.sin() * scaling).to(x.dtype)
 
 
 def apply_rope(x, cos, sin):
@@ -101,23 +143,29 @@ class MoeTuneAttention(nn.Module):
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = config.head_dim or D // self.num_heads
         fam = config.base_model_type
-        qkv_bias = bool(config.attention_bias) or fam in QKV_BIAS_ALWAYS
-        o_bias = bool(config.attention_bias) and fam not in QKV_BIAS_ALWAYS
+        att = (config.moe_tune.get("layout") or {}).get("attention")
+        if att is not None:
+            # moe-tune wrote the family's attention options out (moe_tune.layout.attention)
+            qkv_bias, o_bias = bool(att.get("qkv_bias")), bool(att.get("o_bias"))
+        else:
+            qkv_bias = bool(config.attention_bias) or fam in QKV_BIAS_ALWAYS
+            o_bias = bool(config.attention_bias) and fam not in QKV_BIAS_ALWAYS
         H, Hkv, Dh = self.num_heads, self.num_kv_heads, self.head_dim
         self.q_proj = nn.Linear(D, H * Dh, bias=qkv_bias)
         self.k_proj = nn.Linear(D, Hkv * Dh, bias=qkv_bias)
         self.v_proj = nn.Linear(D, Hkv * Dh, bias=qkv_bias)
         self.o_proj = nn.Linear(H * Dh, D, bias=o_bias)
         self.qk_norm = None
-        if fam in QK_NORM_PER_HEAD:
+        qk = att.get("qk_norm") if att is not None else ("head" if fam in QK_NORM_PER_HEAD else "projection" if fam in QK_NORM_WHOLE else "none")
+        if qk == "head":
             self.qk_norm = "head"
             self.q_norm = MoeTuneRMSNorm(Dh, config.rms_norm_eps)
             self.k_norm = MoeTuneRMSNorm(Dh, config.rms_norm_eps)
-        elif fam in QK_NORM_WHOLE:
+        elif qk == "projection":
             self.qk_norm = "whole"
             self.q_norm = MoeTuneRMSNorm(H * Dh, config.rms_norm_eps)
             self.k_norm = MoeTuneRMSNorm(Hkv * Dh, config.rms_norm_eps)
-        self.clip_qkv = getattr(config, "clip_qkv", None)
+        self.clip_qkv = att.get("clip_qkv") if att is not None else getattr(config, "clip_qkv", None)
         self.scaling = Dh ** -0.5
         self.attention_dropout = float(getattr(config, "attention_dropout", 0.0) or 0.0)
 
@@ -125,10 +173,11 @@ class MoeTuneAttention(nn.Module):
         B, T, _ = x.shape
         H, Hkv, Dh = self.num_heads, self.num_kv_heads, self.head_dim
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        if self.clip_qkv is not None:
-            q, k, v = (t.clamp(min=-self.clip_qkv, max=self.clip_qkv) for t in (q, k, v))
         if self.qk_norm == "whole":
             q, k = self.q_norm(q), self.k_norm(k)
+        if self.clip_qkv is not None:
+            # OLMoE: clamped after the q / k norms
+            q, k, v = (t.clamp(min=-self.clip_qkv, max=self.clip_qkv) for t in (q, k, v))
         q = q.view(B, T, H, Dh)
         k = k.view(B, T, Hkv, Dh)
         if self.qk_norm == "head":
@@ -151,13 +200,13 @@ class MoeTuneMLP(nn.Module):
     """SwiGLU FFN down(silu(gate(x)) * up(x)) under configurable names (Llama: gate_proj / up_proj / down_proj,
     Mixtral experts: w1 / w3 / w2)."""
 
-    def __init__(self, D: int, F_: int, names: Sequence[str] = ("gate_proj", "up_proj", "down_proj")):
+    def __init__(self, D: int, F_: int, names: Sequence[str] = ("gate_proj", "up_proj", "down_proj"), bias: bool = False):
         super().__init__()
         self.names = tuple(names)
         g, u, d = self.names
-        setattr(self, g, nn.Linear(D, F_, bias=False))
-        setattr(self, u, nn.Linear(D, F_, bias=False))
-        setattr(self, d, nn.Linear(F_, D, bias=False))
+        setattr(self, g, nn.Linear(D, F_, bias=bias))
+        setattr(self, u, nn.Linear(D, F_, bias=bias))
+        setattr(self, d, nn.Linear(F_, D, bias=bias))
 
     def forward(self, x):
         g, u, d = self.names
@@ -181,24 +230,37 @@ class MoeTuneSparseMoeBlock(nn.Module):
         rows = router.layout_for(self.num_experts)
         gate2_rows = rows.null_experts if "null_experts" in ext and rows.null_experts else 0
         gate_rows = rows.rows - gate2_rows
-        self.gate = nn.Linear(D, gate_rows, bias="ternary" in ext)
+        bias = bool(layout.get("mlp_bias", False))
+        self.router_name = layout.get("router", "gate")
+        self.experts_name = layout.get("experts", "experts")
+        setattr(self, self.router_name, nn.Linear(D, gate_rows, bias="ternary" in ext))
         self.gate2 = nn.Linear(D, gate2_rows, bias=False) if gate2_rows else None
         names = tuple(layout.get("expert_names") or ("w1", "w3", "w2"))
-        self.experts = nn.ModuleList([MoeTuneMLP(D, F_, names) for _ in range(self.num_experts)])
-        self.gate_scale = float(ext.get("gate_scale", 1.0))
+        setattr(self, self.experts_name, nn.ModuleList([MoeTuneMLP(D, F_, names, bias) for _ in range(self.num_experts)]))
+        # routed outputs x routed_scaling_factor (DeepSeek) or N (XMoE gate_scale), as moe-tune's routedScale
+        self.gate_scale = float(layout["routed_scale"]) if "routed_scale" in layout else float(ext.get("gate_scale", 1.0))
         # Qwen2-MoE: one shared expert with a sigmoid gate; DeepSeek: shared experts without a gate
         self.shared_name = layout.get("shared_expert")
         if self.shared_name:
             Fs = int(layout.get("shared_expert_intermediate_size") or F_)
-            setattr(self, self.shared_name, MoeTuneMLP(D, Fs, tuple(layout.get("shared_expert_names") or ("gate_proj", "up_proj", "down_proj"))))
+            setattr(self, self.shared_name, MoeTuneMLP(D, Fs, tuple(layout.get("shared_expert_names") or ("gate_proj", "up_proj", "down_proj")), bias))
         self.shared_gate_name = layout.get("shared_expert_gate")
         if self.shared_gate_name:
             setattr(self, self.shared_gate_name, nn.Linear(D, 1, bias=False))
-        if layout.get("correction_bias"):
-            self.gate.register_buffer("e_score_correction_bias", torch.zeros(gate_rows))
+        self.selection_bias_name = layout.get("selection_bias")
+        if self.selection_bias_name:
+            # DeepSeek-V3: e_score_correction_bias [N] beside the router weight, for choosing only
+            self.router_linear().register_buffer(self.selection_bias_name, torch.zeros(gate_rows))
+
+    def router_linear(self) -> nn.Module:
+        """The router's linear (`gate` in every family so far; the name comes from the layout)."""
+        return getattr(self, self.router_name)
+
+    def expert_list(self) -> nn.ModuleList:
+        return getattr(self, self.experts_name)
 
     def router_logits(self, x):
-        g, g2 = self.gate, self.gate2
+        g, g2 = self.router_linear(), self.gate2
         if g2 is None:
             return g(x)
         if type(g) is nn.Linear and type(g2) is nn.Linear:
@@ -216,8 +278,8 @@ class MoeTuneSparseMoeBlock(nn.Module):
         flat = x.reshape(-1, shape[-1])
         logits = self.router_logits(flat)
         kwargs = {}
-        if hasattr(self.gate, "e_score_correction_bias"):
-            kwargs["selection_bias"] = self.gate.e_score_correction_bias
+        if self.selection_bias_name:
+            kwargs["selection_bias"] = getattr(self.router_linear(), self.selection_bias_name)
         routing = self.router.route(logits, self.num_experts, layer=self.layer_idx, training=self.training, **kwargs)
         out = torch.zeros_like(flat)
         combine = routing.combine.to(flat.dtype)
@@ -225,7 +287,7 @@ class MoeTuneSparseMoeBlock(nn.Module):
             tok = routing.dispatch[:, e].nonzero().squeeze(-1)
             if tok.numel() == 0:
                 continue
-            y = self.experts[e](flat[tok]) * combine[tok, e, None]
+            y = self.expert_list()[e](flat[tok]) * combine[tok, e, None]
             out = out.index_add(0, tok, y)
         if self.gate_scale != 1.0:
             out = out * self.gate_scale
@@ -377,6 +439,9 @@ def default_router(config: MoeTuneConfig) -> Optional[Router]:
         return create_router({"name": "null-experts", "k": n["top_k"], "m": n["m"], "mapping": n.get("mapping", "zero")})
     if ext.get("ternary"):
         return create_router({"name": "ternary", "k": config.num_experts_per_tok, "zero": ext["ternary"]["zero_experts"]})
+    fam = (ext.get("layout") or {}).get("family_router")
+    if fam:
+        return create_router(fam)
     if config.base_model_type in ("deepseek_v3", "kimi_k2"):
         return create_router({"name": "group-top-k", "k": config.num_experts_per_tok,
                               "groups": getattr(config, "n_group", 1) or 1, "group_k": getattr(config, "topk_group", 1) or 1,
@@ -400,8 +465,9 @@ class MoeTuneDecoderLayer(nn.Module):
             self.ffn_name = layout.get("moe_block", "block_sparse_moe")
             setattr(self, self.ffn_name, MoeTuneSparseMoeBlock(config, layer_idx, router))
         else:
-            self.ffn_name = "mlp"
-            self.mlp = MoeTuneMLP(D, config.intermediate_size)
+            self.ffn_name = layout.get("mlp", "mlp")
+            setattr(self, self.ffn_name, MoeTuneMLP(D, config.intermediate_size, tuple(layout.get("mlp_names") or ("gate_proj", "up_proj", "down_proj")),
+                                                    bool(layout.get("mlp_bias", False))))
 
     def forward(self, x, cos, sin, attn_mask, past_key_values=None):
         h = x + self.self_attn(self.input_layernorm(x), cos, sin, attn_mask, past_key_values)
@@ -466,7 +532,8 @@ class MoeTuneModel(MoeTunePreTrainedModel):
                                      for i in range(config.num_hidden_layers)])
         self.norm = MoeTuneRMSNorm(config.hidden_size, config.rms_norm_eps)
         head_dim = config.head_dim or config.hidden_size // config.num_attention_heads
-        self.rotary_emb = MoeTuneRotaryEmbedding(head_dim, config.rope_base())
+        rope = (ext.get("layout") or {}).get("rope") or {"type": "default", "theta": config.rope_base()}
+        self.rotary_emb = MoeTuneRotaryEmbedding(head_dim, rope)
         self.post_init()
 
     def get_input_embeddings(self):

@@ -52,17 +52,42 @@ export function remoteCodeFiles(): Record<string, string> {
   return out;
 }
 
-/** Module names of the MoE block and its experts, read from the built model (the remote code builds the same). */
+/**
+ * Everything the modeling file must know about the family, written out (moe_tune.layout), so the Python side
+ * reads names and options instead of knowing families: module names (the layout's), attention options
+ * (q/k/v and o bias, q/k norm per head or over the projection, clip_qkv), FFN bias, the rotary frequencies,
+ * and for MoE models the family's own router, the routed-output scale and the shared expert.
+ */
 export function moduleLayout(model: CausalLM): Record<string, unknown> {
-  const layout: Record<string, unknown> = {};
-  for (const [i, layer] of model.model.layers.items.entries()) {
-    const names = model.model.layers.items[i]!.namedModules().map(([p]) => p);
-    const block = layer.ffnName;
-    if (!names.some((n) => n === `${block}.experts`)) continue;
-    layout['moe_block'] = block;
-    const p = layoutOf(model.config).names.expertProj;
-    layout['expert_names'] = [p.gate, p.up, p.down];
-    break;
+  const c = model.config;
+  const n = layoutOf(c).names;
+  const layout: Record<string, unknown> = {
+    mlp: n.mlp,
+    mlp_names: [n.mlpProj.gate, n.mlpProj.up, n.mlpProj.down],
+    mlp_bias: c.mlpBias,
+    attention: { qkv_bias: c.attention.qkvBias, o_bias: c.attention.oBias, qk_norm: c.attention.qkNorm, clip_qkv: c.attention.clipQkv },
+    rope: { ...c.rope },
+  };
+  if (c.moe) {
+    const block = model.model.layers.items.find((l) => c.moe!.layers.includes(l.index))?.ffnName ?? n.moe;
+    Object.assign(layout, {
+      moe_block: block,
+      router: n.router,
+      experts: n.experts,
+      expert_names: [n.expertProj.gate, n.expertProj.up, n.expertProj.down],
+      family_router: { ...c.moe.router },
+      routed_scale: c.moe.routedScale,
+    });
+    if (n.routerSelectionBias) layout['selection_bias'] = n.routerSelectionBias;
+    const sh = c.moe.sharedExpert;
+    if (sh && n.sharedExpert) {
+      Object.assign(layout, {
+        shared_expert: n.sharedExpert,
+        shared_expert_names: [n.mlpProj.gate, n.mlpProj.up, n.mlpProj.down],
+        shared_expert_intermediate_size: sh.intermediateSize,
+        ...(sh.gated && n.sharedExpertGate ? { shared_expert_gate: n.sharedExpertGate } : {}),
+      });
+    }
   }
   return layout;
 }
@@ -78,10 +103,10 @@ export function toRemoteCodeConfig(json: Record<string, unknown>, model: CausalL
   const ext: Record<string, unknown> = { ...((json['moe_tune'] as Record<string, unknown> | undefined) ?? {}) };
   ext['base_architecture'] = c.architecture;
   ext['base_model_type'] = json['model_type'];
+  ext['layout'] = moduleLayout(model);
   if (c.moe) {
     ext['moe_layers'] = [...c.moe.layers];
     ext['expert_intermediate_size'] = c.moe.expertIntermediateSize;
-    ext['layout'] = moduleLayout(model);
     out['num_local_experts'] = c.moe.numExperts;
     out['num_experts_per_tok'] = c.moe.topK;
   }

@@ -24,7 +24,7 @@ export interface Variant {
   name: string;
   /** Output kind in the report table. */
   kind: string;
-  base: 'mixtral' | 'llama';
+  base: 'mixtral' | 'llama' | 'qwen2-moe' | 'qwen3-moe' | 'olmoe' | 'qwen2' | 'qwen3' | 'llama3';
   surgery: string[];
   router?: RouterSpec;
   /** Trainable presets for the few training steps. */
@@ -44,6 +44,14 @@ export const VARIANTS: Variant[] = [
   { name: 'router-threshold', kind: 'router threshold', base: 'mixtral', surgery: [], router: { name: 'threshold', t: 0.7, capacity: 1 }, trainable: ['all'] },
   { name: 'router-expert-choice', kind: 'router expert choice', base: 'mixtral', surgery: [], router: { name: 'expert-choice', capacity: 2 }, trainable: ['all'] },
   { name: 'router-random-drop', kind: 'router random drop', base: 'mixtral', surgery: [], router: { name: 'random-drop', q: 0.5, seed: 3 }, trainable: ['all'] },
+  // the families of src/models/architectures: shared expert with sigmoid gate, q/k/v bias, q/k norms, clip_qkv, rope llama3
+  { name: 'qwen2-moe-null', kind: 'Qwen2-MoE + null experts', base: 'qwen2-moe', surgery: ['null-experts:m=4,top_k=3'], trainable: ['all'] },
+  { name: 'qwen3-moe-ternary', kind: 'Qwen3-MoE + ternary rows', base: 'qwen3-moe', surgery: ['ternary'], trainable: ['all'] },
+  { name: 'olmoe-top-p', kind: 'OLMoE + router top-p', base: 'olmoe', surgery: [], router: { name: 'top-p', p: 0.6 }, trainable: ['all'] },
+  { name: 'qwen2-moe-expert-choice', kind: 'Qwen2-MoE + router expert choice', base: 'qwen2-moe', surgery: [], router: { name: 'expert-choice', capacity: 2 }, trainable: ['all'] },
+  { name: 'qwen3-mo-lora', kind: 'Qwen3 + Mo-LoRA', base: 'qwen3', surgery: ['mo-lora:experts=3,r=4,top_k=2,targets=q_proj|o_proj|up_proj'], trainable: ['lora', 'routers'] },
+  { name: 'qwen2-lora', kind: 'Qwen2 + unmerged LoRA', base: 'qwen2', surgery: ['lora:r=4,alpha=8,targets=q_proj|k_proj|down_proj'], trainable: ['lora'] },
+  { name: 'llama3-mo-lora', kind: 'Llama-3 (rope llama3) + Mo-LoRA', base: 'llama3', surgery: ['mo-lora:experts=2,r=4,top_k=1,null=1,targets=v_proj|gate_proj'], trainable: ['lora', 'routers'] },
 ];
 
 /** The evaluation batch: 2 sequences of 12 pseudo-random ids. */
@@ -104,8 +112,19 @@ export async function trainFewSteps(model: CausalLM, runDir: string, trainable: 
   await trainer.run();
 }
 
+const SMALL = { vocab_size: 96, hidden_size: 32, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128, rms_norm_eps: 1e-6, tie_word_embeddings: false };
+
 export function baseConfig(base: Variant['base']): Record<string, unknown> {
-  return base === 'mixtral' ? tinyMixtralConfig() : tinyLlamaConfig({ intermediate_size: 48 });
+  switch (base) {
+    case 'mixtral': return tinyMixtralConfig();
+    case 'llama': return tinyLlamaConfig({ intermediate_size: 48 });
+    case 'qwen2-moe': return { ...SMALL, architectures: ['Qwen2MoeForCausalLM'], model_type: 'qwen2_moe', num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 16, shared_expert_intermediate_size: 24, decoder_sparse_step: 1, norm_topk_prob: false };
+    case 'qwen3-moe': return { ...SMALL, architectures: ['Qwen3MoeForCausalLM'], model_type: 'qwen3_moe', head_dim: 12, num_experts: 4, num_experts_per_tok: 2, moe_intermediate_size: 16, norm_topk_prob: true };
+    case 'olmoe': return { ...SMALL, architectures: ['OlmoeForCausalLM'], model_type: 'olmoe', num_experts: 4, num_experts_per_tok: 2, clip_qkv: 0.3, norm_topk_prob: false };
+    case 'qwen2': return { ...SMALL, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2' };
+    case 'qwen3': return { ...SMALL, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 12 };
+    case 'llama3': return tinyLlamaConfig({ intermediate_size: 48, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } });
+  }
 }
 
 /** Builds, trains, saves one variant under root/name; returns its directory and moe-tune's numbers on the reloaded model. */
