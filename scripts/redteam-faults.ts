@@ -118,8 +118,8 @@ async function kills(count: number): Promise<void> {
       record('kills', `SIGKILL after ${delay} ms`, false, (err as Error).message);
     }
   }
-  // the CLI: SIGINT / SIGTERM exit 130 / 143 after a checkpoint, and --resume finishes the run
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  // the CLI: SIGINT / SIGTERM exit 130 / 143 after a checkpoint, and --resume finishes the run (REDTEAM_CLI=0 skips)
+  for (const sig of process.env['REDTEAM_CLI'] === '0' ? [] : (['SIGINT', 'SIGTERM'] as const)) {
     for (let k = 0; k < 3; k++) {
       const out = path.join(dir('cli-signal'), 'run');
       const args = ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'pretrain', '--recipe', 'tcmoe-a2-2e-5', '--tiny', '--steps', '400', '--set', 'eval.max_batches=1', '--out', out];

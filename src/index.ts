@@ -12,6 +12,7 @@ export * from './tensor/index.js';
 export { loadModel, loadModelConfig, type LoadedModel } from './models/load.js';
 export { saveModel, stateDict, type SaveOptions } from './models/save.js';
 export { createModel, configFromJson } from './models/create.js';
+export { checkAllocatable, parameterBytes, MAX_TYPED_ARRAY_LENGTH, type AllocationBudget } from './models/allocation-budget.js';
 export { buildCausalLM, type BuildOptions } from './models/build.js';
 export { registerLayerExtension, type LayerExtension } from './models/layer-extensions.js';
 export { editModelConfig, setModelConfig, modelConfigJson, moeTuneOf } from './models/config-edit.js';

@@ -6,9 +6,10 @@ export { packedBatchSource, countTargets, type TrainBatch, type TrainBatchSource
 export { evaluateLoss, type EvalSet, type EvalResult } from './evaluate.js';
 export {
   writeTrainCheckpoint, readTrainCheckpoint, listCheckpoints, latestCheckpoint, pruneCheckpoints, removeStaleCheckpointTemps,
-  checkpointsDir, checkpointDirName, TRAINER_STATE_FILE, PARAMS_FILE, OPTIMIZER_FILE,
+  incompleteCheckpoints, missingCheckpointFiles, removeCheckpointDir, CHECKPOINT_FILES, checkpointsDir, checkpointDirName, TRAINER_STATE_FILE, PARAMS_FILE, OPTIMIZER_FILE,
   type CheckpointContent, type TrainerStateJson, type LoadedTrainCheckpoint,
 } from './checkpoint.js';
+export { parseTrainerState, TrainerStateSchema, type TrainerStateParsed } from './trainer-state-schema.js';
 export { MetricsWriter, readMetrics, METRICS_FILE, type StepMetrics } from './metrics.js';
 export { createProgress, silentProgress, formatStepLine, formatDuration, type ProgressSink, type ProgressOptions } from './progress.js';
 export { installStopSignal, type Stoppable } from './stop-signal.js';
