@@ -100,9 +100,15 @@ async function kills(count: number): Promise<void> {
   const want = snapshot(ref.model);
   for (let i = 0; i < count; i++) {
     const d = dir('kill');
-    const delay = 1200 + Math.round(Math.random() * 2500);
+    // a random moment after training has started (the first checkpoint is on disk): during a step, a checkpoint
+    // write, or a pruning
+    const delay = Math.round(Math.random() * 1500);
     const proc = spawn(process.execPath, ['--import', 'tsx', child, JSON.stringify({ runDir: d, steps: 30, checkpointEvery: 1, mode: 'sigint', at: 999 })], { stdio: 'ignore' });
-    const exited = new Promise<string | null>((resolve) => proc.on('exit', (_c, s) => resolve(s)));
+    let gone = false;
+    const exited = new Promise<string | null>((resolve) => proc.on('exit', (_c, s) => { gone = true; resolve(s); }));
+    const first = path.join(d, 'checkpoints', 'step-000001');
+    const until = Date.now() + 60_000;
+    while (!gone && !fs.existsSync(first) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     const timer = setTimeout(() => proc.kill('SIGKILL'), delay);
     const sig = await exited;
     clearTimeout(timer);
@@ -113,7 +119,7 @@ async function kills(count: number): Promise<void> {
       const same = JSON.stringify([...snapshot(resumed.model)]) === JSON.stringify([...want]);
       const leftovers = fs.readdirSync(path.join(d, 'checkpoints')).filter((e) => e.startsWith('.'));
       const complete = listCheckpoints(d).length === fs.readdirSync(path.join(d, 'checkpoints')).filter((e) => /^step-/.test(e)).length;
-      record('kills', `SIGKILL after ${delay} ms (${sig ?? 'finished first'}), resumed from ${from ?? 'scratch'}`, same && leftovers.length === 0 && complete, `same weights ${same}, leftovers ${leftovers.join(',')}, complete ${complete}`);
+      record('kills', `SIGKILL ${delay} ms after the first checkpoint (${sig ?? 'finished first'}), resumed from ${from ?? 'scratch'}`, same && leftovers.length === 0 && complete, `same weights ${same}, leftovers ${leftovers.join(',')}, complete ${complete}`);
     } catch (err) {
       record('kills', `SIGKILL after ${delay} ms`, false, (err as Error).message);
     }
