@@ -36,6 +36,10 @@ describe('limits are checked', () => {
     fs.writeFileSync(data, `${JSON.stringify({ input_ids: [1, 2, 3] })}\n${JSON.stringify({ input_ids: Array.from({ length: 257 }, (_, i) => 3 + (i % 300)) })}\n`);
     const line = expectOneErrorLine(runCli(['eval', '--model', MIXTRAL, '--data', data]));
     expect(line).toBe(`moe-tune: ${data}:2: 257 tokens, longer than the model's max_position_embeddings 256 (split the text into shorter lines)`);
+    // a multiple-choice item too
+    const mc = path.join(dir, 'mc.jsonl');
+    fs.writeFileSync(mc, `${JSON.stringify({ context_ids: Array.from({ length: 250 }, (_, i) => 3 + i), choice_ids: [[5, 6], Array.from({ length: 10 }, () => 7)], label: 0 })}\n`);
+    expect(expectOneErrorLine(runCli(['eval', '--model', MIXTRAL, '--data', mc, '--task', 'mc']))).toBe(`moe-tune: ${mc}:1: context + choice is 259 tokens, longer than the model's max_position_embeddings 256`);
     // exactly the limit is fine
     fs.writeFileSync(data, `${JSON.stringify({ input_ids: Array.from({ length: 256 }, (_, i) => 3 + (i % 300)) })}\n`);
     expect(runCliJson<{ tokens: number }>(['eval', '--model', MIXTRAL, '--data', data, '--json']).tokens).toBe(255);

@@ -194,9 +194,11 @@ export function encodeChoice(tok: MoeTokenizer, context: string, choice: string,
 }
 
 /** Sum log-likelihood of `continuation` after `context` (one forward pass). */
-function scoreContinuation(model: CausalLM, context: readonly number[], continuation: readonly number[], tally: RouterStatsAccumulator): number {
+function scoreContinuation(model: CausalLM, context: readonly number[], continuation: readonly number[], tally: RouterStatsAccumulator, where: string): number {
   const all = [...context, ...continuation];
   const T = all.length - 1;
+  const max = model.config.maxPositionEmbeddings;
+  if (T > max) throw new Error(`${where}: context + choice is ${T} tokens, longer than the model's max_position_embeddings ${max}`);
   const ids = new Int32Array(all.slice(0, T));
   const targets = new Int32Array(T).fill(IGNORE_INDEX);
   const scored = new Uint8Array(T);
@@ -226,7 +228,7 @@ export function multipleChoice(model: CausalLM, items: readonly McItem[], opts: 
       if (item.kind === 'ids') {
         kinds |= 2;
         for (const c of item.choiceIds) {
-          lls.push(scoreContinuation(model, item.contextIds, c, tally));
+          lls.push(scoreContinuation(model, item.contextIds, c, tally, `${opts.file ?? 'multiple-choice data'}:${item.line}`));
           lengths.push(c.length);
         }
       } else {
@@ -237,7 +239,7 @@ export function multipleChoice(model: CausalLM, items: readonly McItem[], opts: 
         item.choices.forEach((choice, i) => {
           const enc = encodeChoice(tok, item.context, choice, delimiter);
           if (enc.continuation.length === 0) throw new Error(`${where}: choice ${i} tokenises to no tokens`);
-          lls.push(scoreContinuation(model, enc.context, enc.continuation, tally));
+          lls.push(scoreContinuation(model, enc.context, enc.continuation, tally, where));
           lengths.push(choice.length);
         });
       }
