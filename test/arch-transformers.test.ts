@@ -7,17 +7,19 @@
  * - the NLL within 1e-5 relative, and the parameter count transformers gives;
  * - per MoE layer, for every token, the same set of selected experts;
  * - (f32) the same LoRA gradients, within 1e-4 of the largest gradient of that tensor (absolute), after
- *   importing the adapter PEFT saved.
+ *   importing the adapter PEFT saved;
+ * - and the other way: moe-tune's own LoRA adapter on each family, exported, loads in PEFT with the same NLL.
  * One row per family. A family moe-tune does not load yet is an `it.todo` naming it (never a silent pass); a row
  * is switched on when its architecture file lands.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importPeftAdapter } from '../src/convert/index.js';
+import { exportPeftAdapter, importPeftAdapter } from '../src/convert/index.js';
 import { countParameters } from '../src/eval/parameter-count.js';
 import { SafetensorsFile } from '../src/io/index.js';
-import { LoraLinear } from '../src/lora/index.js';
+import { applyLora, LoraLinear } from '../src/lora/index.js';
+import { layoutOf } from '../src/models/architectures/index.js';
 import { nextTokenTargets } from '../src/models/causal-lm.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { loadModel } from '../src/models/load.js';
@@ -142,4 +144,29 @@ describe.each(TOOLS.filter((t) => t.available).map((py) => ({ py, version: py.tr
       }
     });
   });
+
+  it("moe-tune's own LoRA adapters (exportPeftAdapter, the family's default targets) load in PEFT with the same NLL", async () => {
+    const jobs: { dir: string; base: string; ids: number[][]; mode: 'peft'; nll: number; family: string }[] = [];
+    for (const row of landed) {
+      const name = `${row.family}-f32`;
+      const r = ref(name);
+      const { model } = loadModel(path.join(dir, name));
+      applyLora(model, { r: 4, alpha: 8, targets: [...layoutOf(model.config).loraTargets], seed: 5 });
+      // lora_B starts at zero: make the adapter change the function
+      for (const [n, p] of model.namedParameters()) if (n.includes('lora_B')) for (let i = 0; i < p.size; i++) p.f[i] = 0.05 * Math.sin(i + n.length);
+      const x = batch(r.ids);
+      const nll = withScope(() => noGrad(() => model.loss(x, nextTokenTargets(x)).item()));
+      const adapter = path.join(dir, `${name}.ours-adapter`);
+      await exportPeftAdapter(model, adapter, { baseModelNameOrPath: path.join(dir, name) });
+      jobs.push({ dir: adapter, base: path.join(dir, name), ids: r.ids, mode: 'peft', nll, family: row.family });
+    }
+    const jobFile = path.join(dir, 'peft-jobs.json');
+    fs.writeFileSync(jobFile, JSON.stringify(jobs));
+    const out = await runPythonJson<{ results: { ok: boolean; nll?: number; error?: string }[] }>(py, [path.join('test', 'python', 'eval_dirs.py'), jobFile], { timeoutMs: 240_000 });
+    jobs.forEach((j, i) => {
+      const res = out.results[i]!;
+      expect(res.ok, `${j.family}: ${res.error ?? ''}`).toBe(true);
+      expect(Math.abs(res.nll! - j.nll) / j.nll, `${j.family}: PEFT ${res.nll} vs moe-tune ${j.nll}`).toBeLessThan(1e-5);
+    });
+  }, 300_000);
 });
