@@ -159,6 +159,13 @@ function checkSupported(where: string, c: z.infer<typeof CommonSchema>): void {
   const bad: string[] = [];
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') bad.push(`hidden_act '${act}' (only 'silu' is implemented)`);
+  // bitsandbytes 4-bit is moe-tune's own NF4 format (src/quant); other schemes (DeepSeek-V3's block FP8, GPTQ,
+  // AWQ...) store weights we would read as something else
+  const q = (c as Record<string, unknown>)['quantization_config'];
+  const method = q && typeof q === 'object' ? (q as Record<string, unknown>)['quant_method'] : undefined;
+  if (method !== undefined && method !== 'bitsandbytes') {
+    bad.push(`quantization_config.quant_method '${String(method)}' (moe-tune reads float checkpoints (f32 / bf16 / f16) and bitsandbytes NF4; dequantise to bf16 first)`);
+  }
   const H = c.num_attention_heads;
   const Hkv = c.num_key_value_heads ?? H;
   if (H % Hkv !== 0) bad.push(`num_attention_heads ${H} is not a multiple of num_key_value_heads ${Hkv}`);
