@@ -196,6 +196,66 @@ class MoeTuneAttention(nn.Module):
         return self.o_proj(o)
 
 
+def deinterleave(x):
+    """[.., d] laid out as pairs (x0, x1), (x2, x3), ... -> [x0, x2, ..., x1, x3, ...] (DeepSeek's rope_interleave)."""
+    *lead, d = x.shape
+    return x.reshape(*lead, d // 2, 2).transpose(-1, -2).reshape(*lead, d)
+
+
+class MoeTuneMlaAttention(nn.Module):
+    """Multi-head latent attention (DeepSeek-V2 report arXiv 2405.04434 §2.1.2-2.1.3 eq. 9-19; DeepSeek-V3, Kimi-K2;
+    src/models/mla-attention.ts): q = W_qb RMSNorm(W_qa x) (or W_q x); [c_kv, k_R] = W_kva x;
+    [k_C, v] = W_kvb RMSNorm(c_kv); q = [q_C, RoPE(q_R)], k = [k_C, RoPE(k_R) shared by every head]; the inner
+    norms use eps 1e-6; the softmax scale is moe-tune's (qk_head_dim^-1/2, times yarn's mscale^2)."""
+
+    def __init__(self, config: MoeTuneConfig, layer_idx: int, mla: Dict):
+        super().__init__()
+        self.layer_idx = layer_idx
+        D = config.hidden_size
+        H = self.num_heads = config.num_attention_heads
+        self.q_lora_rank = mla.get("q_lora_rank")
+        self.kv_lora_rank, self.dn, self.dr, self.dv = mla["kv_lora_rank"], mla["qk_nope_head_dim"], mla["qk_rope_head_dim"], mla["v_head_dim"]
+        self.interleave = bool(mla.get("rope_interleave", True))
+        self.scaling = float(mla["scale"])
+        bias = bool(mla.get("bias", False))
+        dqk = self.dn + self.dr
+        if self.q_lora_rank is None:
+            self.q_proj = nn.Linear(D, H * dqk, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(D, self.q_lora_rank, bias=bias)
+            self.q_a_layernorm = MoeTuneRMSNorm(self.q_lora_rank, 1e-6)
+            self.q_b_proj = nn.Linear(self.q_lora_rank, H * dqk, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(D, self.kv_lora_rank + self.dr, bias=bias)
+        self.kv_a_layernorm = MoeTuneRMSNorm(self.kv_lora_rank, 1e-6)
+        self.kv_b_proj = nn.Linear(self.kv_lora_rank, H * (self.dn + self.dv), bias=False)
+        self.o_proj = nn.Linear(H * self.dv, D, bias=bias)
+        self.attention_dropout = float(getattr(config, "attention_dropout", 0.0) or 0.0)
+
+    def forward(self, x, cos, sin, attn_mask, past_key_values=None):
+        B, T, _ = x.shape
+        H, dn, dr, dv = self.num_heads, self.dn, self.dr, self.dv
+        qf = self.q_proj(x) if self.q_lora_rank is None else self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        q = qf.view(B, T, H, dn + dr).transpose(1, 2)
+        q_pass, q_rot = q[..., :dn], q[..., dn:]
+        ckv = self.kv_a_proj_with_mqa(x)
+        latent, k_rot = ckv[..., : self.kv_lora_rank], ckv[..., self.kv_lora_rank:]
+        kv = self.kv_b_proj(self.kv_a_layernorm(latent)).view(B, T, H, dn + dv).transpose(1, 2)
+        k_pass, v = kv[..., :dn], kv[..., dn:]
+        k_rot = k_rot.view(B, 1, T, dr)
+        if self.interleave:
+            q_rot, k_rot = deinterleave(q_rot), deinterleave(k_rot)
+        q_rot, k_rot = apply_rope(q_rot, cos, sin), apply_rope(k_rot, cos, sin)
+        q = torch.cat([q_pass, q_rot], -1)
+        k = torch.cat([k_pass, k_rot.expand(B, H, T, dr)], -1)
+        if past_key_values is not None:
+            k, v = past_key_values.update(k, v, self.layer_idx)
+        scores = torch.matmul(q, k.transpose(2, 3)) * self.scaling + attn_mask
+        probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        probs = F.dropout(probs, p=self.attention_dropout, training=self.training)
+        o = torch.matmul(probs, v).transpose(1, 2).reshape(B, T, H * dv)
+        return self.o_proj(o)
+
+
 class MoeTuneMLP(nn.Module):
     """SwiGLU FFN down(silu(gate(x)) * up(x)) under configurable names (Llama: gate_proj / up_proj / down_proj,
     Mixtral experts: w1 / w3 / w2)."""
@@ -278,7 +338,7 @@ class MoeTuneSparseMoeBlock(nn.Module):
         flat = x.reshape(-1, shape[-1])
         logits = self.router_logits(flat)
         kwargs = {}
-        if self.selection_bias_name:
+        if self.selection_bias_name and getattr(self.router, "uses_selection_bias", False):
             kwargs["selection_bias"] = getattr(self.router_linear(), self.selection_bias_name)
         routing = self.router.route(logits, self.num_experts, layer=self.layer_idx, training=self.training, **kwargs)
         out = torch.zeros_like(flat)
@@ -457,7 +517,8 @@ class MoeTuneDecoderLayer(nn.Module):
         super().__init__()
         D = config.hidden_size
         self.input_layernorm = MoeTuneRMSNorm(D, config.rms_norm_eps)
-        self.self_attn = MoeTuneAttention(config, layer_idx)
+        mla = (config.moe_tune.get("layout") or {}).get("mla")
+        self.self_attn = MoeTuneMlaAttention(config, layer_idx, mla) if mla else MoeTuneAttention(config, layer_idx)
         self.post_attention_layernorm = MoeTuneRMSNorm(D, config.rms_norm_eps)
         layout = config.moe_tune.get("layout") or {}
         self.is_moe = moe
@@ -532,6 +593,9 @@ class MoeTuneModel(MoeTunePreTrainedModel):
                                      for i in range(config.num_hidden_layers)])
         self.norm = MoeTuneRMSNorm(config.hidden_size, config.rms_norm_eps)
         head_dim = config.head_dim or config.hidden_size // config.num_attention_heads
+        mla = (ext.get("layout") or {}).get("mla")
+        if mla:
+            head_dim = mla["qk_rope_head_dim"]
         rope = (ext.get("layout") or {}).get("rope") or {"type": "default", "theta": config.rope_base()}
         self.rotary_emb = MoeTuneRotaryEmbedding(head_dim, rope)
         self.post_init()

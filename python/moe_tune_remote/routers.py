@@ -414,6 +414,7 @@ class GroupTopKRouter(Router):
     probs (for the balance losses) = s / sum s."""
 
     name = "group-top-k"
+    uses_selection_bias = True
 
     def __init__(self, k: int, groups: int = 1, group_k: int = 1, renormalize: bool = True):
         if group_k > groups:

@@ -38,8 +38,11 @@ export function configToJson(c: ModelConfig, storageDtype = 'F32'): Record<strin
   for (const k of STALE_KEYS) delete out[k];
   if (c.headDim !== c.hiddenSize / c.numHeads) out['head_dim'] = c.headDim;
   if (c.rope.type !== 'default') {
+    // the input's own rope keys stay (DeepSeek / Kimi yarn: mscale / mscale_all_dim also set the MLA softmax scale)
+    const given = { ...(c.raw['rope_scaling'] as Record<string, unknown> | null | undefined ?? {}), ...(c.raw['rope_parameters'] as Record<string, unknown> | null | undefined ?? {}) };
+    delete given['type'];
     delete out['rope_scaling'];
-    out['rope_parameters'] = ropeToJson(c.rope);
+    out['rope_parameters'] = { ...given, ...ropeToJson(c.rope) };
   } else if (out['rope_parameters'] && typeof out['rope_parameters'] === 'object') {
     out['rope_parameters'] = { ...(out['rope_parameters'] as Record<string, unknown>), rope_theta: c.ropeTheta };
   }

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARCHITECTURES, layoutOf } from './architectures/index.js';
 import type { CausalLM } from './causal-lm.js';
+import { MlaAttention } from './mla-attention.js';
 import type { ModelConfig } from './config.js';
 
 export const REMOTE_MODEL_TYPE = 'moe_tune';
@@ -68,6 +69,15 @@ export function moduleLayout(model: CausalLM): Record<string, unknown> {
     attention: { qkv_bias: c.attention.qkvBias, o_bias: c.attention.oBias, qk_norm: c.attention.qkNorm, clip_qkv: c.attention.clipQkv },
     rope: { ...c.rope },
   };
+  // DeepSeek-V3 / Kimi-K2: multi-head latent attention, with the dims (and softmax scale) moe-tune computed
+  const attn = model.model.layers.items[0]?.self_attn;
+  if (attn instanceof MlaAttention) {
+    const d = attn.dims;
+    layout['mla'] = {
+      q_lora_rank: d.qLoraRank, kv_lora_rank: d.kvLoraRank, qk_nope_head_dim: d.qkNopeHeadDim, qk_rope_head_dim: d.qkRopeHeadDim,
+      v_head_dim: d.vHeadDim, rope_interleave: d.ropeInterleave, scale: d.scale, bias: attn.kv_a_proj_with_mqa.localParams().has('bias'),
+    };
+  }
   if (c.moe) {
     const block = model.model.layers.items.find((l) => c.moe!.layers.includes(l.index))?.ffnName ?? n.moe;
     Object.assign(layout, {

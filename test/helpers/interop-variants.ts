@@ -24,7 +24,7 @@ export interface Variant {
   name: string;
   /** Output kind in the report table. */
   kind: string;
-  base: 'mixtral' | 'llama' | 'qwen2-moe' | 'qwen3-moe' | 'olmoe' | 'qwen2' | 'qwen3' | 'llama3';
+  base: 'mixtral' | 'llama' | 'qwen2-moe' | 'qwen3-moe' | 'olmoe' | 'qwen2' | 'qwen3' | 'llama3' | 'deepseek-v3' | 'kimi-k2';
   surgery: string[];
   router?: RouterSpec;
   /** Trainable presets for the few training steps. */
@@ -51,6 +51,8 @@ export const VARIANTS: Variant[] = [
   { name: 'qwen2-moe-expert-choice', kind: 'Qwen2-MoE + router expert choice', base: 'qwen2-moe', surgery: [], router: { name: 'expert-choice', capacity: 2 }, trainable: ['all'] },
   { name: 'qwen3-mo-lora', kind: 'Qwen3 + Mo-LoRA', base: 'qwen3', surgery: ['mo-lora:experts=3,r=4,top_k=2,targets=q_proj|o_proj|up_proj'], trainable: ['lora', 'routers'] },
   { name: 'qwen2-lora', kind: 'Qwen2 + unmerged LoRA', base: 'qwen2', surgery: ['lora:r=4,alpha=8,targets=q_proj|k_proj|down_proj'], trainable: ['lora'] },
+  { name: 'deepseek-lora', kind: 'DeepSeek-V3 (MLA, group-top-k) + unmerged LoRA', base: 'deepseek-v3', surgery: ['lora:r=4,alpha=8,targets=q_b_proj|kv_b_proj|gate_proj'], trainable: ['lora'] },
+  { name: 'kimi-top-p', kind: 'Kimi-K2 (MLA, yarn) + router top-p', base: 'kimi-k2', surgery: [], router: { name: 'top-p', p: 0.5 }, trainable: ['all'] },
   { name: 'llama3-mo-lora', kind: 'Llama-3 (rope llama3) + Mo-LoRA', base: 'llama3', surgery: ['mo-lora:experts=2,r=4,top_k=1,null=1,targets=v_proj|gate_proj'], trainable: ['lora', 'routers'] },
 ];
 
@@ -123,6 +125,19 @@ export function baseConfig(base: Variant['base']): Record<string, unknown> {
     case 'olmoe': return { ...SMALL, architectures: ['OlmoeForCausalLM'], model_type: 'olmoe', num_experts: 4, num_experts_per_tok: 2, clip_qkv: 0.3, norm_topk_prob: false };
     case 'qwen2': return { ...SMALL, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2' };
     case 'qwen3': return { ...SMALL, architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 12 };
+    case 'deepseek-v3': return {
+      ...SMALL, architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', num_hidden_layers: 3, num_key_value_heads: 4, intermediate_size: 48,
+      moe_intermediate_size: 16, n_shared_experts: 1, n_routed_experts: 8, routed_scaling_factor: 2.5, kv_lora_rank: 12, q_lora_rank: 16,
+      qk_rope_head_dim: 8, v_head_dim: 12, qk_nope_head_dim: 8, n_group: 4, topk_group: 2, num_experts_per_tok: 2, first_k_dense_replace: 1,
+      norm_topk_prob: true, rope_theta: 10000, rope_interleave: true, attention_bias: true,
+    };
+    case 'kimi-k2': return {
+      ...SMALL, architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', num_hidden_layers: 3, num_key_value_heads: 4, intermediate_size: 48,
+      moe_intermediate_size: 16, n_shared_experts: 2, n_routed_experts: 8, routed_scaling_factor: 2.827, kv_lora_rank: 12, q_lora_rank: null,
+      qk_rope_head_dim: 8, v_head_dim: 8, qk_nope_head_dim: 8, n_group: 1, topk_group: 1, num_experts_per_tok: 3, first_k_dense_replace: 1,
+      norm_topk_prob: false, rope_interleave: false,
+      rope_parameters: { rope_type: 'yarn', rope_theta: 50000, factor: 4, original_max_position_embeddings: 64, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1 },
+    };
     case 'llama3': return tinyLlamaConfig({ intermediate_size: 48, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 } });
   }
 }
@@ -162,7 +177,8 @@ export const ADAPTER_VARIANTS: AdapterVariant[] = [
  */
 export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: number[][]): Promise<{ base: string; adapter: string; merged: string; measured: Measured; modulesToSave: unknown }> {
   const { exportPeftAdapter, saveMergedModel } = await import('../../src/convert/index.js');
-  const model = createModel(tinyMixtralConfig(), { seed: 6, std: 0.08 });
+  // router_jitter_noise 0 must come back as 0.0: transformers 5's strict config refuses an int there
+  const model = createModel(tinyMixtralConfig({ router_jitter_noise: 0, attention_dropout: 0 }), { seed: 6, std: 0.08 });
   const base = path.join(root, `${v.name}-base`);
   await saveModel(model, base, { force: true });
   applySurgery(model, [parseSurgerySpec(v.lora)]);
