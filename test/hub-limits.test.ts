@@ -18,6 +18,8 @@ import * as os from 'node:os';
 import { HubError } from '../src/hub/hub-error.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 import { gitBlobSha1, startMockHub, type MockHub } from './helpers/hub-server.js';
+import { spawn } from 'node:child_process';
+import { CLI_MAIN } from './helpers/cli.js';
 
 const COMMIT = 'c'.repeat(40);
 const noSleep = async (): Promise<void> => undefined;
@@ -254,4 +256,45 @@ describe('the cache (items 17 and 19)', () => {
     expect(hub!.requests.filter((q) => q.path.includes('/resolve/'))).toHaveLength(0);
     expect(fs.existsSync(lockPath)).toBe(false);
   }, 20_000);
+});
+
+describe('two processes pulling into one cache (item 17)', () => {
+  it('the blob is fetched once; the second process waits on the lock and reuses it', async () => {
+    const s = await tinyServer({
+      tree: (_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify([ENTRY])),
+      resolve: (_req, res) => {
+        // a slow body (about 6 s), so the two pulls overlap even when one process starts seconds later
+        res.writeHead(200, { 'Content-Length': String(CONTENT.length), ETag: `"${ENTRY.oid}"` });
+        let at = 0;
+        const tick = setInterval(() => {
+          res.write(CONTENT.subarray(at, at + 200));
+          at += 200;
+          if (at >= CONTENT.length) {
+            clearInterval(tick);
+            res.end();
+          }
+        }, 150);
+        res.on('close', () => clearInterval(tick));
+      },
+    });
+    servers.push(s);
+    const cache = makeTmpDir('hub-two-procs');
+    const pull = (): Promise<{ code: number | null; stderr: string }> => new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'hub', 'pull', 'org/x', '--endpoint', s.endpoint, '--cache-dir', cache],
+        { env: { ...process.env, HF_TOKEN: '', HOME: cache }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('close', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
+    });
+    const [a, b] = await Promise.all([pull(), pull()]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const bodies = s.requests.filter((q) => q.path.includes('/resolve/') && q.range !== 'bytes=0-0');
+    expect(bodies).toHaveLength(1);
+    expect(`${a.stderr}${b.stderr}`).toMatch(/another process \(pid \d+\) is downloading this blob; waiting for it/);
+    const blob = path.join(cache, 'models--org--x', 'blobs', ENTRY.oid);
+    expect(fs.readFileSync(blob).equals(CONTENT)).toBe(true);
+    expect(fs.readdirSync(path.dirname(blob))).toEqual([ENTRY.oid]);
+  }, 90_000);
 });
