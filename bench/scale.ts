@@ -115,12 +115,19 @@ function childRead(dir: string): Record<string, number> {
   return { read_s: s, bytes, gb_per_s: bytes / s / 1e9 };
 }
 
+/** CPU seconds (user + system, all threads) since `from` (the machine's other load does not count). */
+function cpuSeconds(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
+}
+
 function childLoad(dir: string): Record<string, number> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const q = loadModelQuantized(dir);
   const s = (performance.now() - t0) / 1000;
   return {
-    load_s: s, peak_rss_mib: peakRssMiB(), quantized_params: q.stats.quantizedParams,
+    load_s: s, load_cpu_s: cpuSeconds(c0), peak_rss_mib: peakRssMiB(), quantized_params: q.stats.quantizedParams,
     quantized_bytes: q.stats.quantizedBytes, float_params: q.stats.floatParams, threads: getBackend().threads,
   };
 }
@@ -149,25 +156,31 @@ function childTrain(dir: string, steps: number, seqLen: number): Record<string, 
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = peakRssMiB();
   applyLora(model, { targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'w1', 'w2', 'w3'], r: 8, alpha: 16, seed: 1 });
+  // MOE_TUNE_SCALE_PER_EXPERT=1: the one-expert-at-a-time path (what the grouped kernels replace), for comparison
+  const perExpert = process.env['MOE_TUNE_SCALE_PER_EXPERT'] === '1';
+  if (perExpert) for (const b of model.moeBlocks()) b.grouped = false;
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-bench-run-'));
   const trainer = new Trainer({
     model, runDir, train: randomBatches(OLMOE_SCALE_CONFIG.vocab_size, seqLen),
     config: { steps: steps + 1, lr: 1e-4, warmupSteps: 0, trainable: ['current'], checkpointEvery: 0, seed: 1 },
   });
   const stepMs: number[] = [];
+  const stepCpu: number[] = [];
   const losses: number[] = [];
   for (let s = 0; s < steps + 1; s++) {
     const a = performance.now();
+    const c = process.cpuUsage();
     const m = trainer.trainStep();
     stepMs.push(performance.now() - a);
+    stepCpu.push(cpuSeconds(c));
     losses.push(m.loss);
-    process.stderr.write(`step ${s}: ${(stepMs[s]! / 1000).toFixed(2)} s, loss ${m.loss.toFixed(4)}\n`);
+    process.stderr.write(`step ${s}: ${(stepMs[s]! / 1000).toFixed(2)} s (${stepCpu[s]!.toFixed(1)} CPU s), loss ${m.loss.toFixed(4)}\n`);
   }
   fs.rmSync(runDir, { recursive: true, force: true });
   const timed = stepMs.slice(1);
   const best = Math.min(...timed);
   return {
-    load_s: loadS, rss_after_load_mib: rssAfterLoad, peak_rss_mib: peakRssMiB(), seq_len: seqLen, step_ms: stepMs,
+    expert_path: perExpert ? 'one expert at a time' : 'grouped', load_s: loadS, rss_after_load_mib: rssAfterLoad, peak_rss_mib: peakRssMiB(), seq_len: seqLen, step_ms: stepMs, step_cpu_s: stepCpu,
     tokens_per_s_best: seqLen / (best / 1000), tokens_per_s_mean: (seqLen * timed.length) / (timed.reduce((a, b) => a + b, 0) / 1000),
     losses,
   };
@@ -181,11 +194,14 @@ function childRecipe(dir: string): Record<string, unknown> {
   fs.writeFileSync(recipe, 'name: scale-bad\npaper: none\nkind: finetune\ntrain: {lr: 1.0e-4, steps: 3, batch_size: 1, seq_len: 128}\nquantization:\n  method: nf4\nlora:\n  r: 8\n  alpha: 16\n  targets: [q_proj, k_proj, v_proj, o_proj, w1, w2, w3]\naux_losses:\n  - name: adamoe-balance\n    weight: 0.01\n');
   const data = path.join(tmp, 'data.jsonl');
   fs.writeFileSync(data, '{"text": "hello world"}\n');
+  // the installed command (dist/, built by npm ci) as a user runs it; the sources through tsx otherwise
+  const built = fs.existsSync(path.join(here, '..', 'dist', 'cli', 'main.js'));
+  const cli = built ? [path.join(here, '..', 'bin', 'moe-tune.js')] : ['--import', 'tsx', path.join(here, '..', 'src', 'cli', 'main.ts')];
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, '..', 'src', 'cli', 'main.ts'), 'train', '--recipe', recipe, '--model', dir, '--data', data, '--out', path.join(tmp, 'run')], { encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync(process.execPath, [...cli, 'train', '--recipe', recipe, '--model', dir, '--data', data, '--out', path.join(tmp, 'run')], { encoding: 'utf8', timeout: 900_000 });
   const s = (performance.now() - t0) / 1000;
   fs.rmSync(tmp, { recursive: true, force: true });
-  return { fail_s: s, exit: r.status, error: r.stderr.trim().split('\n').filter((l) => l.startsWith('moe-tune:')).pop() ?? r.stderr.trim().split('\n').pop() };
+  return { fail_s: s, cli: built ? 'bin/moe-tune.js (dist)' : 'tsx src/cli/main.ts', exit: r.status, error: r.stderr.trim().split('\n').filter((l) => l.startsWith('moe-tune:')).pop() ?? r.stderr.trim().split('\n').pop() };
 }
 
 function runChild(what: string, dir: string, extra: string[] = []): Record<string, unknown> {
