@@ -191,8 +191,8 @@ registerGroupedLinearRunner({
     const y = groupedLinearRunner(bases, ctx)!.run(bases, x, offsets, ctx);
     const first = loras[0]!;
     const xd = ctx?.training && first.dropout > 0 ? ops.dropout(x, first.dropout, ctx.rng) : x;
-    const u = ops.groupedLinear(xd, loras.map((l) => l.lora_A.weight), offsets);
-    const d = ops.groupedLinear(u, loras.map((l) => l.lora_B.weight), offsets);
-    return ops.add(y, ops.scale(d, first.scaling));
+    // the scaling on the rank-r rows (u is [P, r]), so one full-width delta is formed, not two
+    const u = ops.scale(ops.groupedLinear(xd, loras.map((l) => l.lora_A.weight), offsets), first.scaling);
+    return ops.add(y, ops.groupedLinear(u, loras.map((l) => l.lora_B.weight), offsets));
   },
 });
