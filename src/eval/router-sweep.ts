@@ -69,14 +69,22 @@ export function parseRouterSeries(text: string): RouterSeries {
   const specs = range ? range.values.map((v) => parseRouterSpec(specText([range!.key, String(v)]))) : [parseRouterSpec(specText(null))];
   // the label says every value in force, defaults included (threshold:t=0.5..0.9 runs at capacity=1)
   const given = new Set([...fixed.map(([k]) => k), ...(range ? [range.key] : [])]);
-  const implied = Object.entries(routerDefaults(name)).filter(([k]) => !given.has(k)).map(([k, v]) => `${k}=${String(v)}`);
+  const implied = numericDefaults(name).filter(([k]) => !given.has(k)).map(([k, v]) => `${k}=${String(v)}`);
   const source = implied.length === 0 ? text : `${text}${colon < 0 || rest.trim() === '' ? ':' : ','}${implied.join(',')}`;
   return { source, name, key: range?.key ?? null, specs };
 }
 
-/** A swept router as text: the keys as given, then the defaults in force (threshold:t=0.5,capacity=1). */
+/**
+ * A swept router as text: the keys as given, then the numeric defaults in force
+ * (threshold:t=0.5,capacity=1; expert-choice:capacity=2). Mode switches left at their default
+ * (renormalize=true, mapping=zero) are not repeated on every label.
+ */
+export function numericDefaults(name: string): [string, number][] {
+  return Object.entries(routerDefaults(name)).filter((e): e is [string, number] => typeof e[1] === 'number');
+}
+
 export function routerLabel(spec: RouterSpec): string {
-  const implied = Object.entries(routerDefaults(spec.name)).filter(([k]) => spec[k] === undefined);
+  const implied = numericDefaults(spec.name).filter(([k]) => spec[k] === undefined);
   return formatRouterSpec({ ...spec, ...Object.fromEntries(implied) } as RouterSpec);
 }
 
