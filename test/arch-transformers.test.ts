@@ -23,6 +23,7 @@ import { layoutOf } from '../src/models/architectures/index.js';
 import { nextTokenTargets } from '../src/models/causal-lm.js';
 import { ForwardContext } from '../src/models/forward-context.js';
 import { loadModel } from '../src/models/load.js';
+import { saveModel } from '../src/models/save.js';
 import { backward, noGrad, Tensor, withScope } from '../src/tensor/index.js';
 import { python4, python5, runPythonJson, type PythonTool } from './helpers/python.js';
 import { selectedRows } from './helpers/routing-view.js';
@@ -91,7 +92,7 @@ describe.each(TOOLS.filter((t) => t.available).map((py) => ({ py, version: py.tr
   const batch = (ids: number[][]): Tensor => new Tensor(Int32Array.from(ids.flat()), [ids.length, ids[0]!.length]);
 
   describe.each(landed)('$family ($what)', (row) => {
-    it.each(DTYPES)(`%s checkpoint: NLL within 1e-5 relative, same experts per layer and token`, (dtype) => {
+    it.each(DTYPES)(`%s checkpoint: NLL within 1e-5 relative, same experts per layer and token, same NLL after save / reload`, async (dtype) => {
       const r = ref(`${row.family}-${dtype}`);
       const { model, config } = loadModel(path.join(dir, `${row.family}-${dtype}`));
       expect(config.architecture).toBe(r.architecture);
@@ -106,6 +107,12 @@ describe.each(TOOLS.filter((t) => t.available).map((py) => ({ py, version: py.tr
       expect(ctx.routing.map((rec) => rec.layer)).toEqual(layers);
       if (layers.length > 0) expect(r.selectionMargin!, 'the reference choice is decisive').toBeGreaterThan(1e-5);
       for (const rec of ctx.routing) expect(selectedRows(rec.routing), `layer ${rec.layer}`).toEqual(r.experts[String(rec.layer)]);
+
+      // saved by moe-tune and loaded again: the same function (config.json keeps every key the math reads)
+      const again = path.join(dir, `${row.family}-${dtype}.resaved`);
+      await saveModel(model, again, { force: true });
+      const reloaded = loadModel(again).model;
+      expect(withScope(() => noGrad(() => reloaded.loss(x, nextTokenTargets(x)).item())), 'NLL after saveModel -> loadModel').toBe(nll);
     });
 
     it("f32: gradients of PEFT's LoRA adapter within 1e-4 of PEFT's own", () => {
