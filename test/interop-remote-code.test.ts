@@ -143,6 +143,15 @@ describe.skipIf(available.length === 0)('transformers remote code computes what 
         // the router and norms trained in full are in the adapter, under transformers 4 and 5 paths
         expect(a.modulesToSave).toEqual(expect.arrayContaining(['model.layers.0.block_sparse_moe.gate', 'model.layers.0.mlp.gate', 'model.layers.1.input_layernorm']));
       } else expect(a.modulesToSave).toBeNull();
+      if (v.name === 'adapter-w1-dropout') {
+        // PEFT 0.21 on transformers 5 needs w1 with w3 and no dropout on fused experts: the export says what it did
+        expect(a.config['target_modules']).toEqual(['q_proj', 'w1', 'w2', 'w3']);
+        expect(a.config['lora_dropout']).toBe(0);
+        expect(a.notes.join('\n')).toMatch(/w3, w2 are written with zero adapters \(16 modules; the same function\)[^]*lora_dropout 0\.05 written as 0/);
+      } else if (v.name === 'adapter-w1w3') {
+        expect(a.config['target_modules']).toEqual(['q_proj', 'w1', 'w2', 'w3']);
+        expect(a.notes.join('\n')).toMatch(/w2 is written with zero adapters \(8 modules/);
+      } else expect(a.notes).toEqual([]);
       for (const [version, m] of results) {
         for (const mode of ['peft', 'plain'] as const) {
           const r = m.get(`${mode}:${mode === 'peft' ? a.adapter : a.merged}`)!;

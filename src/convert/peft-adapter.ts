@@ -18,6 +18,7 @@ import {
 } from '../io/index.js';
 import { layoutOf } from '../models/architectures/index.js';
 import type { CausalLM } from '../models/causal-lm.js';
+import { isTransformersNative } from '../models/remote-code.js';
 import { shapeStr } from '../tensor/index.js';
 import {
   applyLora, LoraLinear, moLoraLayers, noMatchError, selectLinears, type TargetPatterns,
@@ -84,6 +85,8 @@ export interface PeftExportResult {
   /** Tensor keys written, in module order (A then B per module). */
   keys: string[];
   config: Record<string, unknown>;
+  /** What the export changed so that PEFT on transformers 5 loads it (zero adapters, lora_dropout), for the user. */
+  notes: string[];
 }
 
 function loraModules(model: CausalLM): [string, LoraLinear][] {
@@ -121,11 +124,35 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
   const merged = mods.filter(([, m]) => m.merged).map(([p]) => p);
   if (merged.length > 0) throw new Error(`${where}: ${merged[0]} is merged into its base weight; unmerge() before exporting the adapter`);
   const paths = mods.map(([p]) => p);
-  const targetModules = peftTargetModules(lora.targets as TargetPatterns, paths);
+  let targetModules = peftTargetModules(lora.targets as TargetPatterns, paths);
   const exclude = (lora.exclude ?? null) as TargetPatterns | null;
   const layers = lora.layers && lora.layers.length > 0 ? lora.layers : null;
+  const notes: string[] = [];
+  // transformers 5 fuses a routed expert's projections into gate_up_proj and down_proj, and PEFT 0.21 there turns
+  // expert targets into target_parameters: it refuses a LoRA on gate without up (Mixtral w1 without w3), and
+  // computes a wrong function with gate_up_proj targeted but not down_proj (measured: NLL 1.7e-3 off). So when
+  // any expert projection is a target, the missing ones are written with zero adapters (the same function).
+  const fused = fusedExpertNames(model);
+  let zeroPaths: string[] = [];
+  if (fused && Array.isArray(targetModules)) {
+    const names = targetModules as readonly string[];
+    const all = [fused.gate, fused.up, fused.down];
+    const missing = all.some((n) => names.includes(n)) ? all.filter((n) => !names.includes(n)) : [];
+    if (missing.length > 0) {
+      targetModules = [...names, ...missing].sort();
+      zeroPaths = selectLinears(model, { targets: targetModules, exclude, layers }, where).map(([p]) => p).filter((p) => !paths.includes(p));
+      const have = all.filter((n) => names.includes(n));
+      notes.push(`LoRA on ${have.join(', ')} without ${missing.join(', ')}: transformers 5 fuses the experts (gate_up_proj, down_proj) and PEFT 0.21 needs all of ${all.join(', ')}, so ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} written with zero adapters (${zeroPaths.length} modules; the same function)`);
+    }
+  }
+  const expertLora = fused !== null && paths.some((p) => fused.expertPath.test(p));
+  let dropout = lora.dropout;
+  if (expertLora && dropout > 0) {
+    notes.push(`lora_dropout ${dropout} written as 0: PEFT 0.21 on transformers 5 wraps the fused experts in lora.ParamWrapper, which refuses dropout (inference is the same; set lora_dropout again to keep training with dropout)`);
+    dropout = 0;
+  }
   // PEFT must select exactly the adapted modules from this config
-  const again = selectLinears(model, { targets: targetModules, exclude, layers }, where).map(([p]) => p);
+  const again = selectLinears(model, { targets: targetModules, exclude, layers }, where).map(([p]) => p).filter((p) => !zeroPaths.includes(p));
   if (again.length !== paths.length || again.some((p, i) => p !== paths[i])) {
     const extra = again.find((p) => !paths.includes(p)) ?? paths.find((p) => !again.includes(p));
     throw new Error(`${where}: target_modules ${JSON.stringify(targetModules)} would select a different set of modules than the adapted ones (e.g. ${extra})`);
@@ -136,7 +163,7 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
   const config = peftAdapterConfig({
     r: lora.r,
     loraAlpha: lora.alpha,
-    loraDropout: lora.dropout,
+    loraDropout: dropout,
     targetModules,
     excludeModules: exclude,
     layersToTransform: layers,
@@ -150,6 +177,12 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
     { name: `${PEFT_KEY_PREFIX}${p}.lora_A.weight`, dtype, shape: m.lora_A.weight.shape, data: Float32Array.from(m.lora_A.weight.f) },
     { name: `${PEFT_KEY_PREFIX}${p}.lora_B.weight`, dtype, shape: m.lora_B.weight.shape, data: Float32Array.from(m.lora_B.weight.f) },
   ]);
+  const linears = new Map(selectLinears(model, { targets: zeroPaths.length ? zeroPaths : ['\0none'] }, where));
+  for (const p of zeroPaths) {
+    const l = linears.get(p)!;
+    tensors.push({ name: `${PEFT_KEY_PREFIX}${p}.lora_A.weight`, dtype, shape: [lora.r, l.inFeatures], data: new Float32Array(lora.r * l.inFeatures) });
+    tensors.push({ name: `${PEFT_KEY_PREFIX}${p}.lora_B.weight`, dtype, shape: [l.outFeatures, lora.r], data: new Float32Array(lora.r * l.outFeatures) });
+  }
   const params = new Map(model.namedParameters());
   for (const m of full.modules) {
     for (const [name, t] of params) {
@@ -164,7 +197,18 @@ export async function exportPeftAdapter(model: CausalLM, dir: string, opts: Peft
     writeJsonAtomic(path.join(tmp, PEFT_CONFIG_FILE), config);
     writeSafetensors(path.join(tmp, PEFT_WEIGHTS_FILE), tensors, { format: 'pt' });
   }, { force: opts.force });
-  return { files: [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE], keys: tensors.map((t) => t.name), config };
+  return { files: [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE], keys: tensors.map((t) => t.name), config, notes };
+}
+
+/**
+ * For a MoE family transformers has (and fuses in transformers 5): the routed experts' gate and up projection
+ * names and a pattern matching an expert's projection path; null otherwise.
+ */
+function fusedExpertNames(model: CausalLM): { gate: string; up: string; down: string; expertPath: RegExp } | null {
+  const c = model.config;
+  if (!c.moe || !isTransformersNative(c.architecture)) return null;
+  const n = layoutOf(c).names;
+  return { gate: n.expertProj.gate, up: n.expertProj.up, down: n.expertProj.down, expertPath: new RegExp(`\\.${n.experts}\\.\\d+\\.`) };
 }
 
 export interface PeftImportResult {

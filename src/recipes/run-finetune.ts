@@ -111,7 +111,8 @@ export async function runFinetuneRecipe(given: ResolvedRecipe, o: FinetuneRunOpt
       const blocker = peftAdapterBlocker(model, [...res.trainer.params.keys()]);
       if (blocker === null) {
         adapterDir = path.join(res.outputDir, 'adapter');
-        await exportPeftAdapter(model, adapterDir, { baseModelNameOrPath: r.base_model ?? null, force: true, trained: [...res.trainer.params.keys()] });
+        const exported = await exportPeftAdapter(model, adapterDir, { baseModelNameOrPath: r.base_model ?? null, force: true, trained: [...res.trainer.params.keys()] });
+        for (const note of exported.notes) log(`final/adapter: ${note}`);
       } else {
         adapterSkipped = `no final/adapter: ${blocker}; the trained model is ${modelDir ?? runDir}${remoteCodeReason(model.config) ? ' (transformers: AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True))' : ''}`;
         log(adapterSkipped);

@@ -169,13 +169,16 @@ export interface AdapterVariant {
 export const ADAPTER_VARIANTS: AdapterVariant[] = [
   { name: 'adapter', kind: 'PEFT adapter (LoRA)', lora: 'lora:r=4,alpha=8,targets=q_proj|v_proj|o_proj', trainable: ['lora'] },
   { name: 'adapter-router', kind: 'PEFT adapter + trained router (modules_to_save)', lora: 'lora:r=4,alpha=8,targets=q_proj|v_proj', trainable: ['lora', 'routers', 'norms'] },
+  { name: 'adapter-experts', kind: 'PEFT adapter on the experts (w1, w3, w2; fused on transformers 5)', lora: 'lora:r=2,alpha=8,targets=w1|w3|w2|o_proj', trainable: ['lora'] },
+  { name: 'adapter-w1w3', kind: 'PEFT adapter on w1 + w3 without w2', lora: 'lora:r=2,alpha=8,targets=w1|w3|q_proj', trainable: ['lora'] },
+  { name: 'adapter-w1-dropout', kind: 'PEFT adapter on w1 alone, lora_dropout 0.05 (ParamWrapper on transformers 5)', lora: 'lora:r=2,alpha=8,dropout=0.05,targets=w1|q_proj', trainable: ['lora'] },
 ];
 
 /**
  * A Mixtral saved plain (the base), LoRA trained on it (with routers / norms in full when asked), exported as a
  * PEFT adapter, and merged into a plain checkpoint; moe-tune's NLL of the merged model.
  */
-export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: number[][]): Promise<{ base: string; adapter: string; merged: string; measured: Measured; modulesToSave: unknown }> {
+export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: number[][]): Promise<{ base: string; adapter: string; merged: string; measured: Measured; modulesToSave: unknown; notes: string[]; config: Record<string, unknown> }> {
   const { exportPeftAdapter, saveMergedModel } = await import('../../src/convert/index.js');
   // router_jitter_noise 0 must come back as 0.0: transformers 5's strict config refuses an int there
   const model = createModel(tinyMixtralConfig({ router_jitter_noise: 0, attention_dropout: 0 }), { seed: 6, std: 0.08 });
@@ -192,7 +195,7 @@ export async function buildAdapterVariant(v: AdapterVariant, root: string, ids: 
   const res = await exportPeftAdapter(model, adapter, { baseModelNameOrPath: base, force: true, trained: [...trainer.params.keys()] });
   const merged = path.join(root, `${v.name}-merged`);
   await saveMergedModel(model, merged, { force: true });
-  return { base, adapter, merged, measured: measure(loadModel(merged).model, ids), modulesToSave: res.config['modules_to_save'] };
+  return { base, adapter, merged, measured: measure(loadModel(merged).model, ids), modulesToSave: res.config['modules_to_save'], notes: res.notes, config: res.config };
 }
 
 /**

@@ -66,7 +66,7 @@ async function exportAction(o: CommonOptions & { base?: string }): Promise<void>
   requireFreshOut(o.out, o.force);
   const { model } = openModel(o.model);
   const res = await exportPeftAdapter(model, o.out, { baseModelNameOrPath: o.base ?? null, force: o.force });
-  done(o, `PEFT adapter: ${res.keys.length / 2} LoRA modules (${res.files.join(', ')})`, { files: res.files, keys: res.keys.length, config: res.config });
+  done(o, [`PEFT adapter: ${res.keys.length / 2} LoRA modules (${res.files.join(', ')})`, ...res.notes].join('\n'), { files: res.files, keys: res.keys.length, config: res.config, notes: res.notes });
 }
 
 async function importAction(o: CommonOptions & { adapter: string }): Promise<void> {
