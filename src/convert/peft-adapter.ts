@@ -66,18 +66,37 @@ export function fullyTrainedModules(model: CausalLM, trained: readonly string[])
     if (/(^|\.)lora_(A|B)\.weight$/.test(name)) continue;
     const [mod] = splitParam(name);
     if (loraPaths.includes(mod)) return { reason: `${name} trained in full on a module that also has a LoRA adapter (PEFT cannot save both for one module)` };
-    if (/\.experts\.\d+\./.test(mod) && model.config.architecture === 'MixtralForCausalLM') {
-      return { reason: `${name} trained in full: transformers 5 fuses Mixtral's experts into one parameter, so PEFT cannot save one expert as a module` };
+    if (/\.experts\.\d+\./.test(mod) && layoutOf(model.config).transformers5?.fusedExperts) {
+      return { reason: `${name} trained in full: transformers 5 fuses ${model.config.architecture}'s experts into one parameter, so PEFT cannot save one expert as a module` };
     }
     modules.add(mod);
   }
   return { modules: [...modules].sort() };
 }
 
-/** The transformers-5 path of a module when it differs (Mixtral: `block_sparse_moe` is `mlp`), else null. */
+/** The transformers-5 path of a module when it differs (the layout's renames, e.g. Mixtral's `block_sparse_moe` is `mlp`), else null. */
 function transformers5Path(model: CausalLM, modulePath: string): string | null {
-  if (model.config.architecture !== 'MixtralForCausalLM' || !modulePath.includes('.block_sparse_moe.')) return null;
-  return modulePath.replace('.block_sparse_moe.', '.mlp.');
+  for (const [ours, theirs] of Object.entries(layoutOf(model.config).transformers5?.renames ?? {})) {
+    if (modulePath.includes(`.${ours}.`)) return modulePath.replace(`.${ours}.`, `.${theirs}.`);
+  }
+  return null;
+}
+
+/** A router weight / bias saved under transformers 5's path (PEFT writes the router's copy there too). */
+function isTransformers5RouterTensor(model: CausalLM, name: string): boolean {
+  const l = layoutOf(model.config);
+  const m = /^(.*)\.(weight|bias)$/.exec(name);
+  return m !== null && Object.values(l.transformers5?.renames ?? {}).some((theirs) => m[1]!.endsWith(`.${theirs}.${l.names.router}`));
+}
+
+/** Our path of a key written under transformers 5's router path (the layout's renames reversed), or the key itself. */
+function fromTransformers5Router(model: CausalLM, key: string): string {
+  const l = layoutOf(model.config);
+  for (const [ours, theirs] of Object.entries(l.transformers5?.renames ?? {})) {
+    const t5 = `.${theirs}.${l.names.router}.`;
+    if (key.includes(t5)) return key.replace(t5, `.${ours}.${l.names.router}.`);
+  }
+  return key;
 }
 
 export interface PeftExportResult {
@@ -250,7 +269,7 @@ export function importPeftAdapter(model: CausalLM, dir: string): PeftImportResul
     for (const name of file.names()) {
       if (expected.has(name) || !name.startsWith(PEFT_KEY_PREFIX) || /\.lora_(A|B)\.weight$/.test(name)) continue;
       const key = name.slice(PEFT_KEY_PREFIX.length);
-      const own = params.has(key) ? key : model.config.architecture === 'MixtralForCausalLM' ? key.replace(/\.mlp\.(?=gate\.)/, '.block_sparse_moe.') : key;
+      const own = params.has(key) ? key : fromTransformers5Router(model, key);
       const t = params.get(own);
       if (!t) continue;
       if (own !== key && file.has(`${PEFT_KEY_PREFIX}${own}`)) continue; // the transformers-5 copy of a module also saved under our path
@@ -262,7 +281,7 @@ export function importPeftAdapter(model: CausalLM, dir: string): PeftImportResul
     }
     for (const name of file.names()) {
       if (fullKeys.has(name)) continue;
-      if (!expected.has(name) && /^base_model\.model\..*\.mlp\.gate\.(weight|bias)$/.test(name) && model.config.architecture === 'MixtralForCausalLM') continue;
+      if (!expected.has(name) && isTransformers5RouterTensor(model, name)) continue;
       const shape = expected.get(name);
       if (!shape) {
         const hint = name.startsWith(PEFT_KEY_PREFIX) ? 'matches no module that target_modules selects' : `does not start with '${PEFT_KEY_PREFIX}'`;

@@ -104,6 +104,12 @@ export interface ArchitectureLayout {
   readonly names: ModuleNames;
   /** The config key holding the number of routed experts (`num_local_experts`, `num_experts`); null for dense families. */
   readonly expertsKey: string | null;
+  /**
+   * PEFT key mapping to transformers 5: module-path segments it names differently from the Hub
+   * checkpoint (Mixtral: `block_sparse_moe` is `mlp`), and whether it holds the routed experts as one
+   * fused parameter (then PEFT cannot save one expert as a module). Absent: the paths are the same.
+   */
+  readonly transformers5?: { readonly renames: Readonly<Record<string, string>>; readonly fusedExperts: boolean };
   /** Default LoRA targets (PEFT's target_modules default for this model_type). */
   readonly loraTargets: readonly string[];
   /** Linear module names kept in float by quantizeModel (router rows, shared-expert gate, head, embeddings). */

@@ -55,6 +55,7 @@ export const mixtral: ArchitectureLayout = {
     return { attention: plainAttention(), mlpBias: false, moe: mixtralMoe(c, where) };
   },
   names: MIXTRAL_NAMES,
+  transformers5: { renames: { block_sparse_moe: 'mlp' }, fusedExperts: true },
   expertsKey: 'num_local_experts',
   loraTargets: QV_TARGETS,
   quantSkip: FLOAT_KEPT,

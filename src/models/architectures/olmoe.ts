@@ -51,6 +51,7 @@ export const olmoe: ArchitectureLayout = {
     };
   },
   names: QWEN_MOE_NAMES,
+  transformers5: { renames: {}, fusedExperts: true },
   expertsKey: 'num_experts',
   loraTargets: QV_TARGETS,
   quantSkip: FLOAT_KEPT,

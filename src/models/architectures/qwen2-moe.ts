@@ -61,6 +61,7 @@ export const qwen2Moe: ArchitectureLayout = {
     return { attention: plainAttention(k.qkv_bias, false), mlpBias: false, moe: qwenMoe(c, where, true, 60), slidingWindow: qwenSlidingWindow(c, where) };
   },
   names: { ...QWEN_MOE_NAMES, sharedExpert: 'shared_expert', sharedExpertGate: 'shared_expert_gate' },
+  transformers5: { renames: {}, fusedExperts: true },
   expertsKey: 'num_experts',
   loraTargets: QV_TARGETS,
   quantSkip: [...FLOAT_KEPT, 'shared_expert_gate'],

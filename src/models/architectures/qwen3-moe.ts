@@ -22,6 +22,7 @@ export const qwen3Moe: ArchitectureLayout = {
   },
   read: (c, where) => ({ attention: qwen3Attention(c, where), mlpBias: false, moe: qwenMoe(c, where, false, 128), slidingWindow: qwenSlidingWindow(c, where) }),
   names: QWEN_MOE_NAMES,
+  transformers5: { renames: {}, fusedExperts: true },
   expertsKey: 'num_experts',
   loraTargets: QV_TARGETS,
   quantSkip: FLOAT_KEPT,
