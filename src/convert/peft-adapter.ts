@@ -26,6 +26,7 @@ import {
 import {
   parsePeftAdapterConfig, PEFT_CONFIG_FILE, PEFT_KEY_PREFIX, PEFT_WEIGHTS_FILE, peftAdapterConfig, peftTargetModules,
 } from './peft-config.js';
+import { importFusedPeftAdapter } from './peft-fused-import.js';
 
 
 export interface PeftExportOptions {
@@ -230,6 +231,34 @@ function fusedExpertNames(model: CausalLM): { gate: string; up: string; down: st
   return { gate: n.expertProj.gate, up: n.expertProj.up, down: n.expertProj.down, expertPath: new RegExp(`\\.${n.experts}\\.\\d+\\.`) };
 }
 
+/** A transformers-5 PEFT adapter with target_parameters on fused MoE experts (see peft-fused-import.ts). */
+function importTargetParameters(model: CausalLM, dir: string, raw: Record<string, unknown>, cfgPath: string): PeftImportResult {
+  const wPath = path.join(dir, PEFT_WEIGHTS_FILE);
+  if (!fs.existsSync(wPath)) throw new Error(`${wPath}: file not found`);
+  if (model.config.extensions.lora) throw new Error(`importPeftAdapter: ${model.config.architecture} already has LoRA adapters`);
+  if (raw['peft_type'] !== 'LORA') throw new Error(`${cfgPath}: field 'peft_type': ${JSON.stringify(raw['peft_type'])} is not supported (only "LORA")`);
+  for (const key of ['use_dora', 'modules_to_save', 'layers_to_transform', 'exclude_modules']) {
+    const v = raw[key];
+    if (v !== null && v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)) throw new Error(`${cfgPath}: field '${key}': ${JSON.stringify(v)} is not supported with target_parameters`);
+  }
+  const num = (k: string, d: number): number => (typeof raw[k] === 'number' ? (raw[k] as number) : d);
+  const tm = raw['target_modules'];
+  const file = SafetensorsFile.open(wPath);
+  try {
+    const modules = importFusedPeftAdapter(model, file, {
+      r: num('r', 8), alpha: num('lora_alpha', 8), rslora: raw['use_rslora'] === true,
+      targetModules: Array.isArray(tm) ? (tm as string[]) : [],
+      targetParameters: raw['target_parameters'] as string[],
+      rankPattern: (raw['rank_pattern'] as Record<string, number> | null) ?? {},
+      alphaPattern: (raw['alpha_pattern'] as Record<string, number> | null) ?? {},
+    }, cfgPath);
+    const base = raw['base_model_name_or_path'];
+    return { modules, baseModelNameOrPath: typeof base === 'string' ? base : null };
+  } finally {
+    file.close();
+  }
+}
+
 export interface PeftImportResult {
   /** Paths of the adapted linears. */
   modules: string[];
@@ -246,7 +275,10 @@ export function importPeftAdapter(model: CausalLM, dir: string): PeftImportResul
   const cfgPath = path.join(dir, PEFT_CONFIG_FILE);
   const wPath = path.join(dir, PEFT_WEIGHTS_FILE);
   if (!fs.existsSync(cfgPath)) throw new Error(`${cfgPath}: file not found (not a PEFT adapter directory)`);
-  const opts = parsePeftAdapterConfig(readJsonObject(cfgPath), cfgPath);
+  const raw = readJsonObject(cfgPath);
+  const tp = raw['target_parameters'];
+  if (Array.isArray(tp) && tp.length > 0) return importTargetParameters(model, dir, raw, cfgPath);
+  const opts = parsePeftAdapterConfig(raw, cfgPath);
   if (!fs.existsSync(wPath)) {
     const bin = path.join(dir, 'adapter_model.bin');
     throw new Error(fs.existsSync(bin)
