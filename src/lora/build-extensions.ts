@@ -12,7 +12,6 @@ import type { TargetPatterns } from './target-match.js';
 registerLayerExtension({
   key: 'mo_lora',
   order: 10,
-  source: 'src/lora',
   build(model, config, src) {
     const c = config.extensions.mo_lora!;
     wrapMoLora(model, moLoraSettings({
@@ -26,7 +25,6 @@ registerLayerExtension({
 registerLayerExtension({
   key: 'lora',
   order: 20,
-  source: 'src/lora',
   build(model, config, src) {
     const c = config.extensions.lora!;
     wrapLora(model, {

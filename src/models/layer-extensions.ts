@@ -15,19 +15,11 @@ export interface LayerExtension {
   key: string;
   /** Build order among the extensions a config has (lower first; ties: registration order). */
   order?: number;
-  /** Where the extension lives, for the error when a config needs it and it is not registered. */
-  source?: string;
   build(model: CausalLM, config: ModelConfig, src: WeightSource): void;
 }
 
 /** moe_tune keys the model builder itself reads (router rows, expert widths, routers). */
 export const MODEL_CONFIG_KEYS: ReadonlySet<string> = new Set(['router', 'null_experts', 'ternary', 'gate_scale', 'expert_intermediate_size', 'moe_layers']);
-
-/**
- * Keys of the extensions moe-tune ships, with the module to import: a config carrying one while
- * that module is not loaded gets this hint.
- */
-const SHIPPED: Readonly<Record<string, string>> = { mo_lora: 'src/lora', lora: 'src/lora' };
 
 const registry = new Map<string, LayerExtension>();
 
@@ -46,9 +38,7 @@ export function layerExtensions(): LayerExtension[] {
 export function buildLayerExtensions(model: CausalLM, config: ModelConfig, src: WeightSource): void {
   for (const key of Object.keys(config.extensions)) {
     if (MODEL_CONFIG_KEYS.has(key) || config.extensions[key] === undefined || registry.has(key)) continue;
-    const where = SHIPPED[key] ? `the adapter layers of ${SHIPPED[key]}; import 'moe-tune' (or ${SHIPPED[key]}/index.js) before building or loading this model`
-      : 'a layer extension that is not registered (registerLayerExtension)';
-    throw new Error(`${config.architecture}: config key moe_tune.${key} needs ${where}`);
+    throw new Error(`${config.architecture}: config key moe_tune.${key} needs a layer extension that is not registered (registered: ${[...registry.keys()].join(', ') || 'none'}); import 'moe-tune' (its LoRA / Mo-LoRA layers register themselves) or the module that registers '${key}' before building or loading this model`);
   }
   for (const ext of layerExtensions()) {
     if (config.extensions[ext.key] === undefined) continue;
