@@ -72,6 +72,8 @@ interface Reference {
 // were written with: rope_theta + rope_scaling, num_experts, per-expert modules).
 const TOOLS: PythonTool[] = [python5('arch-transformers (transformers 5)'), python4('arch-transformers (transformers 4)')];
 for (const py of TOOLS) if (!py.available) console.log(py.skipLine);
+// without the venv the file still holds a (skipped) test saying why, so vitest never reports an empty file
+for (const py of TOOLS) if (!py.available) it.skip(py.skipLine, () => undefined);
 
 // MOE_TUNE_FAMILIES=a,b runs only those rows (while working on a family); CI leaves it unset.
 const only = process.env['MOE_TUNE_FAMILIES']?.split(',');

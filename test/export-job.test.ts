@@ -202,7 +202,7 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     expect(rel(evalRef, evalJob)).toBeLessThanOrEqual(1e-5);
     // final weights: every trained tensor; measured max |diff| ~5e-7 (weights up to ~0.2), asserted 5e-6
     const trained = SafetensorsFile.open(path.join(jobDir, 'out', 'final', 'trainable.safetensors'));
-    const mt = new Map(loadModel(run.seeds[0]!.modelDir).model.namedParameters());
+    const mt = new Map(loadModel(run.seeds[0]!.modelDir!).model.namedParameters());
     let maxDiff = 0;
     try {
       const names = trained.names();
