@@ -139,6 +139,15 @@ describe('export-job: the job directory reproduces moe-tune train', () => {
     expect(expectOneErrorLine(unfinished)).toMatch(/trainable.safetensors: not found: the job has not finished \(newest checkpoint step-000004; run train.py again to continue\)/);
     expect(fs.existsSync(path.join(tmp, 'run'))).toBe(false);
   });
+
+  it('--model wins: the job records the model actually used as base_model in its recipe.yaml', () => {
+    const tmp = makeTmpDir('export-job-provenance');
+    const ref = path.join(FIXTURES, '..', 'reference');
+    const model = path.join(ref, 'tiny-mixtral');
+    const r = runCli(['export-job', '--recipe', NULL_EXPERTS, '--model', model, '--data', path.join(ref, 'ids.jsonl'), '--set', 'train.steps=2', '--out', path.join(tmp, 'job')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, 'job', 'recipe.yaml'), 'utf8')).toMatch(new RegExp(`^base_model: ${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -78,7 +78,11 @@ describe('LoRA save -> load', () => {
     expect(cfg.moe_tune).toEqual({
       lora: { targets: 'all-linear', exclude: ['o_proj'], layers: [0], r: 3, alpha: 6, dropout: 0.1, rslora: false },
       base_architecture: cfg.moe_tune.base_architecture, base_model_type: cfg.moe_tune.base_model_type,
+      layout: cfg.moe_tune.layout,
     });
+    // the layout the remote code reads: Llama's module names, plain attention, default rope
+    expect(cfg.moe_tune.layout.mlp_names).toEqual(['gate_proj', 'up_proj', 'down_proj']);
+    expect(cfg.moe_tune.layout.rope).toEqual({ type: 'default', theta: 10000 });
     expect([cfg.model_type, typeof cfg.moe_tune.base_architecture]).toEqual(['moe_tune', 'string']);
     const loaded = loadModel(dir).model;
     const x = new Tensor(Int32Array.from([9, 8, 7, 6, 5, 4]), [2, 3]);

@@ -72,6 +72,22 @@ describe.each(Object.keys(FAMILIES))('%s', (arch) => {
     expect(maxDiff(logits(back, x), logits(m, x))).toBe(0);
   });
 
+  it('null-experts (m = N, top_k = 2k) claims "preserved at step 0" only where the step-0 loss is unchanged', () => {
+    const m = model(arch);
+    const batch = { ids: x, targets: nextTokenTargets(x) };
+    const step = applySurgery(m, [parseSurgerySpec('null-experts:m=6,top_k=4')], { batch }).report.passes[0]!;
+    const claimsPreserved = step.notes.some((n) => n.includes('the function is preserved at step 0'));
+    // Qwen3-MoE's own rule is renormalised softmax top-k, as the null-experts router: preserved exactly;
+    // Qwen2-MoE and OLMoE do not renormalise, so the gates (and the loss) change at step 0, and the note says so
+    expect(claimsPreserved).toBe(arch === 'Qwen3MoeForCausalLM');
+    const moved = Math.abs(step.loss!.change);
+    if (claimsPreserved) expect(moved).toBeLessThan(1e-6);
+    else {
+      expect(moved).toBeGreaterThan(1e-4);
+      expect(step.notes.join('\n')).toMatch(/renormalize=false\) is not renormalised softmax top-k: the gates, so the function, change at step 0/);
+    }
+  });
+
   it("lora without targets takes the family's PEFT default (layout.loraTargets: q_proj, v_proj)", () => {
     const m = model(arch);
     applySurgery(m, [parseSurgerySpec('lora:r=2')]);

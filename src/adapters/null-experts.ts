@@ -24,6 +24,7 @@
  */
 import { Linear } from '../models/linear.js';
 import { createRouter } from '../routers/registry.js';
+import type { RouterSpec } from '../routers/router.js';
 import { Tensor } from '../tensor/index.js';
 import { addMoLoraNullExperts, moLoraLayers } from '../lora/index.js';
 import { editModelConfig, moeTuneOf } from '../models/config-edit.js';
@@ -62,6 +63,12 @@ export function stepZeroTrueExpertRange(N: number, m: number, topK: number): [nu
  */
 export function stepZeroTrueExperts(N: number, m: number, topK: number): number {
   return stepZeroTrueExpertRange(N, m, topK)[0];
+}
+
+/** A router spec as written on the command line ('top-k:k=2,renormalize=false'). */
+function routerText(spec: RouterSpec): string {
+  const params = Object.entries(spec).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${String(v)}`);
+  return params.length ? `${spec.name}:${params.join(',')}` : spec.name;
 }
 
 export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): SurgeryPass {
@@ -109,6 +116,11 @@ export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): Surger
       }
       const N = blocks[0]![1].numExperts;
       const k0 = model.config.moe!.topK;
+      // The null-experts router is softmax top-k renormalised over the true experts it reaches (AdaMoE eq. 4-5):
+      // it can only reproduce a model whose own router is that rule with no routed scale (Mixtral, Qwen3-MoE).
+      // Qwen2-MoE / OLMoE (no renormalisation) or DeepSeek-V3 (sigmoid, group-limited, scaled) change at step 0.
+      const before = blocks[0]![1].router.spec;
+      const sameRule = before.name === 'top-k' && before['renormalize'] !== false && model.config.moe!.routedScale === 1;
       const router = createRouter({ name: 'null-experts', k: topK, m, mapping });
       for (const [path, block] of blocks) {
         const gate = block.gate as Linear;
@@ -126,7 +138,11 @@ export function nullExpertsPass(opts: NullExpertsOptions, spec?: string): Surger
       const mass = m % N === 0 ? `m/(N+m) = ${(m / (N + m)).toFixed(4)} for every token` : 'the sum of p_e over the copied experts (per token)';
       const reach = lo === hi ? `${lo} true expert(s)` : `${lo} to ${hi} true experts (depending on which of its experts have copies)`;
       ctx.note(`step 0: router mass on null experts = ${mass}; ties go to the true expert, so each token reaches ${reach}`
-        + (mapping === 'zero' && lo === k0 && hi === k0 ? ` = the original top-${k0}: the function is preserved at step 0` : ` (original top-${k0}): the function changes at step 0 for tokens that reach another number`));
+        + (mapping !== 'zero' || lo !== k0 || hi !== k0
+          ? ` (original top-${k0}): the function changes at step 0 for tokens that reach another number`
+          : sameRule
+            ? ` = the original top-${k0}: the function is preserved at step 0`
+            : ` = the original top-${k0}, but the model's own router (${routerText(before)}${model.config.moe!.routedScale !== 1 ? `, routed scale ${model.config.moe!.routedScale}` : ''}) is not renormalised softmax top-k: the gates, so the function, change at step 0`));
     },
   };
 }

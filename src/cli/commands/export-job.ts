@@ -3,8 +3,11 @@
  * a self-contained PyTorch job (model, PEFT adapter, packed data in moe-tune's order, train.py, launch.sh,
  * requirements.txt, README.md) for accelerate / torchrun on GPUs; `moe-tune import-job JOB/out` brings it back.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { exportJob } from '../../recipes/export-job.js';
+import { recordedRecipe } from '../../recipes/run-finetune.js';
 import { examples, type CliCommand } from '../command.js';
 import { resolveModelDir } from '../model-source.js';
 import { collect, intArg } from '../options.js';
@@ -28,11 +31,13 @@ interface ExportJobCliOptions {
 }
 
 async function exportJobAction(o: ExportJobCliOptions): Promise<void> {
-  const resolved = resolveRecipeOption(o);
+  // --model wins over the recipe's base_model in the job's recipe.yaml (a local directory as an absolute path), as in train
+  const modelRef = o.model ? (fs.existsSync(o.model) ? path.resolve(o.model) : o.model) : null;
+  const resolved = recordedRecipe(resolveRecipeOption(o), { modelRef });
   const r = resolved.recipe;
   const log = o.json ? note : (line: string): void => { process.stdout.write(`${line}\n`); };
   log(`recipe ${r.name} (${resolved.variant}) from ${resolved.file}`);
-  const ref = o.model ?? r.base_model;
+  const ref = r.base_model;
   const modelDir = ref ? await resolveModelDir(ref, { endpoint: o.endpoint, cacheDir: o.cacheDir, log }) : null;
   const res = await exportJob(resolved, { jobDir: o.out, modelDir, processes: o.processes, seed: o.seed, force: o.force, log });
   if (o.json) {
