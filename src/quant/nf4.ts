@@ -111,15 +111,27 @@ export function quantizeNf4Stored(src: StoredFloats, shape: readonly number[], o
     bytes ? 0 : (src as { byteOffset: number }).byteOffset, numel, blockSize, NF4_THRESHOLDS, codes, absmax);
   if (r <= -2) throw new Error(`${where}: reading the stored values failed (${r === -2 ? 'the file ended early' : `errno ${-2 - r}`})`);
   if (r >= 0) return null;
+  return nf4WeightOf(shape, blockSize, codes, absmax, opts, quantizeScales);
+}
+
+/**
+ * The quantised weight from its codes and float32 block scales; with double quantisation (the default) the
+ * scales go through `quantizeScalesWith` (the native kernel for the native path, the reference for the
+ * reference path, so each path stays whole).
+ */
+function nf4WeightOf(
+  shape: readonly number[], blockSize: number, codes: Uint8Array, absmax: Float32Array, opts: QuantizeNf4Options,
+  quantizeScalesWith: (absmax: Float32Array, nestedBlockSize: number) => Nf4NestedScales,
+): Nf4Weight {
   const doubleQuant = opts.doubleQuant ?? true;
   return {
     shape: [...shape],
-    numel,
+    numel: shape.reduce((a, b) => a * b, 1),
     blockSize,
     codes,
     code: NF4_CODE,
     absmax: doubleQuant ? null : absmax,
-    nested: doubleQuant ? quantizeScales(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
+    nested: doubleQuant ? quantizeScalesWith(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
     sourceDtype: opts.sourceDtype ?? 'float32',
   };
 }
@@ -159,17 +171,7 @@ export function quantizeNf4Js(weights: ArrayLike<number>, shape: readonly number
       else codes[i >> 1]! |= q;
     }
   }
-  const doubleQuant = opts.doubleQuant ?? true;
-  return {
-    shape: [...shape],
-    numel,
-    blockSize,
-    codes,
-    code: NF4_CODE,
-    absmax: doubleQuant ? null : absmax,
-    nested: doubleQuant ? quantizeScalesJs(absmax, opts.nestedBlockSize ?? NESTED_BLOCK_SIZE) : null,
-    sourceDtype: opts.sourceDtype ?? 'float32',
-  };
+  return nf4WeightOf(shape, blockSize, codes, absmax, opts, quantizeScalesJs);
 }
 
 /** Double quantisation of the block scales: the backend's native kernel when it has one, else quantizeScalesJs. */
