@@ -126,8 +126,8 @@ class Call {
     return n;
   }
 
-  // Element j of the JS array at i: a Float32Array with at least `need` elements.
-  float* f32_in(size_t i, uint32_t j, const char* what, int64_t need) {
+  // Element j of the JS array at i: a typed array of type `want` with at least `need` elements.
+  void* element_in(size_t i, uint32_t j, const char* what, napi_typedarray_type want, int64_t need) {
     if (!ok_) return nullptr;
     napi_value e;
     if (napi_get_element(env_, argv_[i], j, &e) != napi_ok) {
@@ -136,20 +136,17 @@ class Call {
     }
     char name[64];
     snprintf(name, sizeof name, "%s[%u]", what, j);
-    return static_cast<float*>(typed_value(e, name, napi_float32_array, need));
+    return typed_value(e, name, want, need);
+  }
+
+  // Element j of the JS array at i: a Float32Array with at least `need` elements.
+  float* f32_in(size_t i, uint32_t j, const char* what, int64_t need) {
+    return static_cast<float*>(element_in(i, j, what, napi_float32_array, need));
   }
 
   // Element j of the JS array at i: a Uint8Array with at least `need` elements.
   const uint8_t* u8_in(size_t i, uint32_t j, const char* what, int64_t need) {
-    if (!ok_) return nullptr;
-    napi_value e;
-    if (napi_get_element(env_, argv_[i], j, &e) != napi_ok) {
-      fail("%s[%u]: could not read the element", what, j);
-      return nullptr;
-    }
-    char name[64];
-    snprintf(name, sizeof name, "%s[%u]", what, j);
-    return static_cast<const uint8_t*>(typed_value(e, name, napi_uint8_array, need));
+    return static_cast<const uint8_t*>(element_in(i, j, what, napi_uint8_array, need));
   }
 
   // Elements of the typed array at i (0 after a failure).
