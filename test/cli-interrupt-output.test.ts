@@ -5,31 +5,11 @@
  * `interrupted: true` with the checkpoint, and the screen says "interrupted". (The exit status of
  * an interrupted run is item 21's, not checked here.)
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLI_MAIN } from './helpers/cli.js';
+import { runInterrupted } from './helpers/cli.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function runInterrupted(args: string[], trigger: RegExp): Promise<{ stdout: string; stderr: string; signalled: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: root, env: { ...process.env, MOE_TUNE_BACKEND: 'js' } });
-    let stdout = '';
-    let stderr = '';
-    let signalled = false;
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (!signalled && trigger.test(stdout)) { signalled = true; child.kill('SIGINT'); }
-    });
-    child.on('error', reject);
-    child.on('close', () => resolve({ stdout, stderr, signalled }));
-  });
-}
 
 describe('Ctrl-C leaves a checkpoint, not a final model', () => {
   it('train: no final/, summary.json and the screen say interrupted', async () => {

@@ -4,12 +4,11 @@
  * --resume; bad input (missing model directory, bad recipe key, corrupt data line, unknown router,
  * unknown pass, missing file) is ONE error line, a non-zero exit, and no run directory left behind.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/index.js';
-import { CLI_MAIN, expectOneErrorLine, runCli } from './helpers/cli.js';
+import { CLI_MAIN, expectOneErrorLine, runCli, runInterrupted } from './helpers/cli.js';
 import { FIXTURES } from './helpers/fixtures.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -28,26 +27,6 @@ function weights(modelDir: string): Map<string, Float32Array> {
   } finally {
     f.close();
   }
-}
-
-/** Runs the CLI and sends SIGINT once stdout shows `trigger`; resolves with the exit code and output. */
-function runInterrupted(args: string[], trigger: RegExp): Promise<{ code: number | null; stdout: string; stderr: string; signalled: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: root, env: { ...process.env, MOE_TUNE_BACKEND: 'js' } });
-    let stdout = '';
-    let stderr = '';
-    let signalled = false;
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (!signalled && trigger.test(stdout)) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, signalled }));
-  });
 }
 
 describe('Ctrl-C and --resume', () => {

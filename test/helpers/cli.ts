@@ -3,7 +3,7 @@
  * src/cli/main.ts`), so tests never depend on a stale dist/. The js backend is the default here;
  * pass `--backend native` (or env) to use the addon.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,4 +47,24 @@ export function expectOneErrorLine(r: CliResult): string {
   if (!line.startsWith('moe-tune: ')) throw new Error(`error line does not start with "moe-tune: ": ${line}`);
   if (/\n\s+at /.test(r.stderr)) throw new Error(`stack trace printed:\n${r.stderr}`);
   return line;
+}
+
+/** Runs the CLI and sends SIGINT once stdout shows `trigger`; resolves with the exit code and output. */
+export function runInterrupted(args: readonly string[], trigger: RegExp): Promise<{ code: number | null; stdout: string; stderr: string; signalled: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], { cwd: root, env: { ...process.env, MOE_TUNE_BACKEND: 'js' } });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!signalled && trigger.test(stdout)) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, signalled }));
+  });
 }
