@@ -158,15 +158,7 @@ export class SafetensorsFile {
       this.readBytes(name, info.byteOffset, new Uint8Array(out.buffer, out.byteOffset, info.byteLength));
       return;
     }
-    const size = dtypeByteSize(dtype);
-    const perChunk = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / size));
-    const scratch = new Uint8Array(Math.min(perChunk, info.numel) * size);
-    for (let start = 0; start < info.numel; start += perChunk) {
-      const n = Math.min(perChunk, info.numel - start);
-      const bytes = scratch.subarray(0, n * size);
-      this.readBytes(name, info.byteOffset + start * size, bytes);
-      decodeFloatBytes(dtype, bytes, out.subarray(start, start + n));
-    }
+    this.decodeChunked(name, info, (bytes, start, n) => decodeFloatBytes(dtype, bytes, out.subarray(start, start + n)));
   }
 
   /**
@@ -188,20 +180,30 @@ export class SafetensorsFile {
       throw new FileFormatError(this.path, `is ${dtype}, not an integer dtype; read it with readFloat32`, name);
     }
     const out = new Int32Array(info.numel);
-    const size = dtypeByteSize(dtype);
+    this.decodeChunked(name, info, (bytes, start, n) => {
+      const bad = decodeIntBytes(dtype, bytes, out.subarray(start, start + n));
+      if (bad >= 0) {
+        const v = new DataView(bytes.buffer, bytes.byteOffset + bad * 8, 8).getBigInt64(0, true);
+        throw new FileFormatError(this.path, `I64 value ${v} at element ${start + bad} does not fit in int32`, name);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Reads a tensor's stored bytes in bounded chunks (CONVERT_CHUNK_BYTES, one scratch buffer) and hands each
+   * chunk to `decode` with the index of its first element and its element count.
+   */
+  private decodeChunked(name: string, info: TensorInfo, decode: (bytes: Uint8Array, start: number, n: number) => void): void {
+    const size = dtypeByteSize(info.dtype);
     const perChunk = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / size));
     const scratch = new Uint8Array(Math.min(perChunk, info.numel) * size);
     for (let start = 0; start < info.numel; start += perChunk) {
       const n = Math.min(perChunk, info.numel - start);
       const bytes = scratch.subarray(0, n * size);
       this.readBytes(name, info.byteOffset + start * size, bytes);
-      const bad = decodeIntBytes(dtype, bytes, out.subarray(start, start + n));
-      if (bad >= 0) {
-        const v = new DataView(bytes.buffer, bytes.byteOffset + bad * 8, 8).getBigInt64(0, true);
-        throw new FileFormatError(this.path, `I64 value ${v} at element ${start + bad} does not fit in int32`, name);
-      }
+      decode(bytes, start, n);
     }
-    return out;
   }
 
   close(): void {

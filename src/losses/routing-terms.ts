@@ -5,6 +5,13 @@
 import { ops, Tensor } from '../tensor/index.js';
 import type { Routing, RoutingRecord } from '../routers/router.js';
 
+/** A per-sequence loss's `sequenceLength` (tokens per sequence of the batch): absent, or a positive integer. */
+export function checkSequenceLength(loss: string, sequenceLength: number | undefined): void {
+  if (sequenceLength !== undefined && (!Number.isInteger(sequenceLength) || sequenceLength < 1)) {
+    throw new Error(`aux loss '${loss}': sequenceLength must be a positive integer, got ${sequenceLength}`);
+  }
+}
+
 /** A constant (no-grad) tensor with the float dtype of `like`. */
 export function constant(values: ArrayLike<number>, shape: readonly number[], like: Tensor): Tensor {
   const data = like.dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);

@@ -19,15 +19,13 @@
 import { ops, type Tensor } from '../tensor/index.js';
 import type { RoutingRecord } from '../routers/router.js';
 import type { AuxLoss } from './aux-loss.js';
-import { meanOf, nonEmpty, weightedSum } from './routing-terms.js';
+import { checkSequenceLength, meanOf, nonEmpty, weightedSum } from './routing-terms.js';
 
 export class TcMoeBalanceLoss implements AuxLoss {
   readonly name = 'tcmoe-balance';
 
   constructor(readonly sequenceLength?: number) {
-    if (sequenceLength !== undefined && (!Number.isInteger(sequenceLength) || sequenceLength < 1)) {
-      throw new Error(`aux loss 'tcmoe-balance': sequenceLength must be a positive integer, got ${sequenceLength}`);
-    }
+    checkSequenceLength(this.name, sequenceLength);
   }
 
   compute(records: readonly RoutingRecord[]): Tensor | null {
