@@ -207,14 +207,10 @@ export function parseModelConfig(raw: Record<string, unknown>, layout: Architect
       throw new Error(`${where}: field 'num_experts_per_tok': ${fm.topK} is more than the ${fm.numExperts} experts`);
     }
     moe = {
-      numExperts: fm.numExperts,
-      topK: fm.topK,
-      routerAuxLossCoef: fm.routerAuxLossCoef,
+      ...fm,
       expertIntermediateSize: ext.expert_intermediate_size ?? fm.expertIntermediateSize,
       layers,
-      router: fm.router,
-      routedScale: ext.gate_scale ?? fm.routedScalingFactor,
-      sharedExpert: fm.sharedExpert,
+      routedScale: ext.gate_scale ?? fm.routedScale,
     };
   }
   return {

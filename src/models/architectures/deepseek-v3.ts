@@ -153,7 +153,7 @@ export const deepseekV3: ArchitectureLayout = {
         expertIntermediateSize: k.moe_intermediate_size,
         layers: Array.from({ length: k.num_hidden_layers }, (_, i) => i).filter((i) => i >= k.first_k_dense_replace),
         router: { name: 'group-top-k', k: k.num_experts_per_tok, groups, group_k: groupK, renormalize: k.norm_topk_prob },
-        routedScalingFactor: k.routed_scaling_factor,
+        routedScale: k.routed_scaling_factor,
         sharedExpert: { intermediateSize: k.moe_intermediate_size * shared, gated: false, count: shared },
       },
     };

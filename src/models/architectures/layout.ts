@@ -9,9 +9,8 @@
  * family uses (`block_sparse_moe` vs `mlp`, `w1` vs `gate_proj`, ...), and the module tree built
  * from it produces the keys.
  */
-import type { RouterSpec } from '../../routers/router.js';
 import type { AttentionModule } from '../attention.js';
-import type { AttentionConfig, ModelConfig, SharedExpertConfig } from '../config.js';
+import type { AttentionConfig, ModelConfig, MoeConfig } from '../config.js';
 import type { WeightSource } from '../weight-source.js';
 
 /**
@@ -50,21 +49,12 @@ export interface ModuleNames {
   readonly routerSelectionBias?: string | null;
 }
 
-/** The MoE part of a family's config, as the family's own keys say it (see each family's read()). */
-export interface FamilyMoeConfig {
-  numExperts: number;
-  topK: number;
-  routerAuxLossCoef: number;
-  /** Width of one routed expert's hidden layer. */
-  expertIntermediateSize: number;
-  /** Decoder layers whose FFN is a MoE block (decoder_sparse_step / mlp_only_layers / ...). */
-  layers: number[];
-  /** The family's own routing rule (a router of the registry), e.g. top-k with or without renormalisation. */
-  router: RouterSpec;
-  /** Routed expert outputs are multiplied by this (DeepSeek-V3 routed_scaling_factor; 1 elsewhere). */
-  routedScalingFactor: number;
-  sharedExpert: SharedExpertConfig | null;
-}
+/**
+ * The MoE part of a family's config, as the family's own keys say it (see each family's read()): the same
+ * shape as the model's MoeConfig, which is this with the moe_tune extensions (moe_layers, gate_scale,
+ * expert_intermediate_size) applied on top (src/models/config.ts).
+ */
+export type FamilyMoeConfig = MoeConfig;
 
 /** What a family's read() returns from config.json (merged with the family's defaults). */
 export interface FamilyConfig {

@@ -39,7 +39,7 @@ export function mixtralMoe(c: Record<string, unknown>, where: string): FamilyMoe
     expertIntermediateSize: k.intermediate_size,
     layers: Array.from({ length: k.num_hidden_layers }, (_, i) => i),
     router: softmaxTopK(k.num_experts_per_tok, true),
-    routedScalingFactor: 1,
+    routedScale: 1,
     sharedExpert: null,
   };
 }

@@ -45,7 +45,7 @@ export const olmoe: ArchitectureLayout = {
         expertIntermediateSize: k.intermediate_size,
         layers: Array.from({ length: k.num_hidden_layers }, (_, i) => i),
         router: softmaxTopK(k.num_experts_per_tok, k.norm_topk_prob),
-        routedScalingFactor: 1,
+        routedScale: 1,
         sharedExpert: null,
       },
     };

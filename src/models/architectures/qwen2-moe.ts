@@ -41,7 +41,7 @@ export function qwenMoe(c: Record<string, unknown>, where: string, shared: boole
     expertIntermediateSize: k.moe_intermediate_size,
     layers: sparseStepLayers(k.num_hidden_layers, k.decoder_sparse_step, k.mlp_only_layers ?? []),
     router: softmaxTopK(k.num_experts_per_tok, k.norm_topk_prob),
-    routedScalingFactor: 1,
+    routedScale: 1,
     sharedExpert: shared ? { intermediateSize: F, gated: true } : null,
   };
 }
