@@ -55,6 +55,7 @@ export { packDocuments, type PackedSequences } from './data/packing.js';
 export { tokenizeTexts, readTextDataset } from './data/text-dataset.js';
 export * from './train/index.js';
 export { perplexity, type PerplexityOptions, type PerplexityResult } from './eval/perplexity.js';
+export { slidingWindows, type WindowOptions, type ScoredWindow } from './eval/sliding-windows.js';
 export { multipleChoice, readMultipleChoice } from './eval/multiple-choice.js';
 export { generate, type GenerateOptions, type GenerateResult } from './eval/generate.js';
 export { runSweep, parseRouterSeries } from './eval/router-sweep.js';

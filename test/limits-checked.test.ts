@@ -35,7 +35,7 @@ describe('limits are checked', () => {
     const data = path.join(dir, 'long.jsonl');
     fs.writeFileSync(data, `${JSON.stringify({ input_ids: [1, 2, 3] })}\n${JSON.stringify({ input_ids: Array.from({ length: 257 }, (_, i) => 3 + (i % 300)) })}\n`);
     const line = expectOneErrorLine(runCli(['eval', '--model', MIXTRAL, '--data', data]));
-    expect(line).toBe(`moe-tune: ${data}:2: 257 tokens, longer than the model's max_position_embeddings 256 (split the text into shorter lines)`);
+    expect(line).toBe(`moe-tune: ${data}:2: 257 tokens, longer than the model's max_position_embeddings 256 (split the text into shorter lines, or score it in sliding windows with --stride)`);
     // a multiple-choice item too
     const mc = path.join(dir, 'mc.jsonl');
     fs.writeFileSync(mc, `${JSON.stringify({ context_ids: Array.from({ length: 250 }, (_, i) => 3 + i), choice_ids: [[5, 6], Array.from({ length: 10 }, () => 7)], label: 0 })}\n`);

@@ -3,6 +3,8 @@
  * sequences, each scored on its own (no packing, no padding: position t of a sequence predicts its
  * token t + 1). With `batch` > 1, sequences of the same length share one forward pass; that changes
  * nothing for per-token routers, but capacity-bound and expert-choice routers see the whole batch.
+ * With `window`, sequences longer than its max length are scored in strided sliding windows
+ * (sliding-windows.ts); the NLL is still the mean over every scored token.
  */
 import type { CausalLM } from '../models/causal-lm.js';
 import { IGNORE_INDEX } from '../models/causal-lm.js';
@@ -12,6 +14,7 @@ import { noGrad, ops, Tensor, withScope } from '../tensor/index.js';
 import { withRouter } from './router-choice.js';
 import { RouterStatsAccumulator, type RouterStatsSummary } from '../routers/stats.js';
 import { routingSummary } from './flop-dims.js';
+import { slidingWindows, type WindowOptions } from './sliding-windows.js';
 
 export interface PerplexityOptions {
   /** Route every MoE layer with this router for the evaluation (the model's own is restored). */
@@ -25,13 +28,15 @@ export interface PerplexityOptions {
    * completion; null or absent: every token after the first.
    */
   masks?: readonly (Uint8Array | null)[];
+  /** Score sequences longer than window.maxLength in windows every window.stride tokens (default: whole sequences). */
+  window?: WindowOptions;
 }
 
 export interface PerplexityResult {
   /** Mean next-token NLL (nats) over all scored tokens. */
   nll: number;
   ppl: number;
-  /** Scored tokens (sum over sequences of length - 1). */
+  /** Scored tokens (without masks or windows: the sum over sequences of length - 1). */
   tokens: number;
   sequences: number;
   /** Router statistics over the positions that predict a scored token; null for dense models. */
@@ -52,15 +57,17 @@ function groupsOf(lengths: readonly number[], batch: number): number[][] {
   return out;
 }
 
-export function perplexity(model: CausalLM, sequences: readonly ArrayLike<number>[], opts: PerplexityOptions = {}): PerplexityResult {
+export function perplexity(model: CausalLM, inputs: readonly ArrayLike<number>[], opts: PerplexityOptions = {}): PerplexityResult {
   const batch = opts.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`perplexity: batch must be a positive integer, got ${batch}`);
+  if (opts.masks && opts.masks.length !== inputs.length) throw new Error(`perplexity: ${opts.masks.length} masks for ${inputs.length} sequences`);
+  const windows = opts.window ? slidingWindows(inputs, opts.window, opts.masks) : null;
+  const sequences: readonly ArrayLike<number>[] = windows ? windows.map((w) => w.ids) : inputs;
+  const masks = windows ? windows.map((w) => w.mask) : opts.masks;
   const tally = new RouterStatsAccumulator();
   let total = 0;
   let tokens = 0;
   let done = 0;
-  const masks = opts.masks;
-  if (masks && masks.length !== sequences.length) throw new Error(`perplexity: ${masks.length} masks for ${sequences.length} sequences`);
   const groups = groupsOf(sequences.map((s) => s.length), batch).filter((g) => sequences[g[0]!]!.length >= 2);
   const scoredSequences = groups.reduce((n, g) => n + g.length, 0);
   if (scoredSequences === 0) throw new Error('perplexity: no scored tokens (every sequence is shorter than 2 tokens)');
@@ -96,5 +103,5 @@ export function perplexity(model: CausalLM, sequences: readonly ArrayLike<number
   });
   if (tokens === 0) throw new Error('perplexity: no scored tokens (every completion is empty)');
   const nll = total / tokens;
-  return { nll, ppl: Math.exp(nll), tokens, sequences: sequences.length, routerStats: routingSummary(tally, model.config) };
+  return { nll, ppl: Math.exp(nll), tokens, sequences: inputs.length, routerStats: routingSummary(tally, model.config) };
 }

@@ -67,7 +67,7 @@ export function readTokenSequences(file: string, opts: TokenSequenceOptions): To
         seq = { ids, mask: kind === 'text' ? null : doc.mask, line };
       }
       if (opts.maxPositions != null && seq.ids.length > opts.maxPositions) {
-        throw new Error(`${seq.ids.length} tokens, longer than the model's max_position_embeddings ${opts.maxPositions} (split the text into shorter lines)`);
+        throw new Error(`${seq.ids.length} tokens, longer than the model's max_position_embeddings ${opts.maxPositions} (split the text into shorter lines, or score it in sliding windows with --stride)`);
       }
       out.push(seq);
     } catch (err) {

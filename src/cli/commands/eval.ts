@@ -9,6 +9,7 @@ import { multipleChoice, readMultipleChoice, type McResult } from '../../eval/mu
 import { perplexity, type PerplexityResult } from '../../eval/perplexity.js';
 import { currentRouterText, formatRouterSpec } from '../../eval/router-choice.js';
 import { readTokenSequences } from '../../eval/token-sequences.js';
+import { checkWindowOptions, type WindowOptions } from '../../eval/sliding-windows.js';
 import type { Router } from '../../routers/router.js';
 import { routerHelp } from '../../routers/registry.js';
 import { getBackend } from '../../tensor/index.js';
@@ -35,6 +36,8 @@ interface EvalOptions {
   chatTemplate?: string;
   columns?: ColumnMap;
   format?: DataFormat;
+  maxLength?: number;
+  stride?: number;
 }
 
 /** Scores a model on a data file for one task; shared by eval and sweep. */
@@ -53,6 +56,25 @@ export interface TaskRunnerOptions {
   /** --columns: our field -> the file's column. */
   columns?: ColumnMap;
   format?: DataFormat;
+  /** ppl: --max-length / --stride, scoring longer sequences in strided sliding windows. */
+  maxLength?: number;
+  stride?: number;
+}
+
+/**
+ * The sliding windows of --max-length / --stride (either one turns them on; the max length defaults to the
+ * model's max_position_embeddings, the stride to the max length), or undefined: whole sequences.
+ */
+function windowOf(opts: TaskRunnerOptions, maxPositions: number | null): WindowOptions | undefined {
+  if (opts.maxLength === undefined && opts.stride === undefined) return undefined;
+  const maxLength = opts.maxLength ?? maxPositions;
+  if (maxLength === null) throw new Error('--stride: the model config has no max_position_embeddings; give --max-length');
+  if (maxPositions !== null && maxLength > maxPositions) {
+    throw new Error(`--max-length: ${maxLength} is more than the model's max_position_embeddings ${maxPositions}`);
+  }
+  const window = { maxLength, stride: opts.stride ?? maxLength };
+  checkWindowOptions(window, opts.stride !== undefined ? '--stride' : '--max-length');
+  return window;
 }
 
 export function taskRunner(model: CausalLM, modelDir: string, data: string, task: EvalTask, opts: TaskRunnerOptions): TaskRunner {
@@ -71,8 +93,9 @@ export function taskRunner(model: CausalLM, modelDir: string, data: string, task
       },
     };
   }
+  const window = windowOf(opts, model.config.maxPositionEmbeddings ?? null);
   const read = readTokenSequences(data, {
-    vocabSize: V, maxPositions: model.config.maxPositionEmbeddings, tokenizer: () => openTokenizer(modelDir, opts.chatTemplate),
+    vocabSize: V, maxPositions: window ? null : model.config.maxPositionEmbeddings, tokenizer: () => openTokenizer(modelDir, opts.chatTemplate),
     ...(opts.columns ? { columns: opts.columns } : {}), ...(opts.format ? { format: opts.format } : {}),
   });
   const seqs = read.map((s) => s.ids);
@@ -81,7 +104,7 @@ export function taskRunner(model: CausalLM, modelDir: string, data: string, task
     size: seqs.length,
     run(router) {
       const bar = progress('perplexity');
-      const ppl = perplexity(model, seqs, { router, batch: opts.batch, onProgress: opts.quiet ? undefined : bar.update, ...(masks ? { masks } : {}) });
+      const ppl = perplexity(model, seqs, { router, batch: opts.batch, onProgress: opts.quiet ? undefined : bar.update, ...(masks ? { masks } : {}), ...(window ? { window } : {}) });
       bar.done();
       return { ppl };
     },
@@ -99,6 +122,7 @@ function evalAction(opts: EvalOptions): void {
   const runner = taskRunner(model, opts.model, opts.data, opts.task, {
     batch: opts.batch, delimiter: opts.delimiter, quiet: opts.json,
     ...(opts.chatTemplate ? { chatTemplate: opts.chatTemplate } : {}), ...(opts.columns ? { columns: opts.columns } : {}), ...(opts.format ? { format: opts.format } : {}),
+    ...(opts.maxLength !== undefined ? { maxLength: opts.maxLength } : {}), ...(opts.stride !== undefined ? { stride: opts.stride } : {}),
   });
   const loadSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
@@ -164,6 +188,8 @@ export const evalCommand: CliCommand = {
       .option('--router <spec>', 'route every MoE layer with NAME:key=value,... instead of the config\'s router (e.g. top-p:p=0.4)')
       .option('--batch <n>', 'sequences of equal length per forward pass (ppl)', intArg(1), 1)
       .option('--delimiter <text>', 'text between context and choice (mc)', ' ')
+      .option('--max-length <n>', 'ppl: tokens per sliding window (default: the model\'s max_position_embeddings)', intArg(2))
+      .option('--stride <n>', 'ppl: score sequences longer than --max-length in windows starting every N tokens; each window scores only the tokens the previous one did not (default: --max-length, disjoint windows)', intArg(1))
       .option('--format <format>', `how lines are read (ppl): ${DATA_FORMATS.join(', ')}`, choiceArg(DATA_FORMATS), 'auto')
       .option('--columns <map>', 'our field = the file\'s column, comma-separated (e.g. prompt=question,completion=answer; mc: context=goal,choices=sol1+sol2)', columnsArg)
       .option('--chat-template <file|name>', `chat template when the model directory has none: a Jinja file or ${Object.keys(NAMED_CHAT_TEMPLATES).join(', ')}`)
@@ -173,12 +199,14 @@ export const evalCommand: CliCommand = {
         ['moe-tune eval --model ./tiny-mixtral --data ids.jsonl --json', 'NLL, perplexity, tokens, load and per-layer router statistics'],
         ['moe-tune eval --model ./mixtral --data val.jsonl --router top-p:p=0.4', 'the same checkpoint under dynamic top-p routing'],
         ['moe-tune eval --model ./mixtral --data arc.jsonl --task mc', 'multiple-choice accuracy (acc and acc_norm)'],
+        ['moe-tune eval --model ./llama --data wiki.jsonl --max-length 1024 --stride 512', 'long documents in sliding windows, 512+ tokens of context each'],
       ])}
 Multiple-choice fields: context | ctx | question | query | prompt; choices | endings | options (or ARC's
 {"text": [...], "label": [...]}); label | answer | gold | answerKey (index, numeric string or letter).
 PIQA: goal, sol1, sol2, label. Pre-tokenised: context_ids + choice_ids. Text needs the model directory's tokenizer.json.
 ppl: prompt / completion and chat lines score only the completion / assistant tokens, as train learns them;
-a sequence longer than max_position_embeddings is an error naming its line. Parquet files are refused (convert to JSONL).
+a sequence longer than max_position_embeddings is an error naming its line, unless --stride / --max-length
+score it in strided sliding windows (as in Hugging Face's "Perplexity of fixed-length models"). Parquet files are refused (convert to JSONL).
 `)
       .addHelpText('after', () => `\nRouters (NAME:key=default; a key without one is required or derived): ${routerHelp()}\n`)
       .action(async (opts: EvalOptions) => evalAction({ ...opts, model: await resolveModelDir(opts.model, { log: note }) }));
