@@ -9,6 +9,12 @@
  * Outside any scope, allocation is plain `new Float32Array` (parameters, optimizer state).
  *
  * A tensor whose buffer went back to the pool is marked disposed; reading it throws.
+ *
+ * Eager release (startRelease): every pooled buffer carries the allocation clock's value when it was
+ * taken (the autograd tape's count of recorded ops). A backward pass walking the tape down can give
+ * back, after each op, every buffer taken at or after that op's record time that no gradient still
+ * holds: no op recorded earlier can have seen it. A step's peak is then the forward activations plus
+ * the gradients in flight, not every temporary of forward and backward together.
  */
 import type { DType } from './dtype.js';
 
@@ -31,9 +37,15 @@ class Pool {
   private free = new Map<number, Buffer[]>();
   /** Bytes currently parked in the pool (for memory reports). */
   pooledBytes = 0;
+  /** Bytes of pooled buffers held by scopes (taken, not yet given back). */
+  liveBytes = 0;
+  /** The most liveBytes reached since the last resetPoolPeak(). */
+  peakLiveBytes = 0;
 
   take(bytes: number): Buffer {
     const size = bucketBytes(bytes);
+    this.liveBytes += size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     const list = this.free.get(size);
     if (list !== undefined && list.length > 0) {
       this.pooledBytes -= size;
@@ -47,6 +59,12 @@ class Pool {
     if (list === undefined) this.free.set(buf.byteLength, [buf]);
     else list.push(buf);
     this.pooledBytes += buf.byteLength;
+    this.liveBytes -= buf.byteLength;
+  }
+
+  /** A buffer kept past the outermost scope leaves the pool's accounting. */
+  forget(buf: Buffer): void {
+    this.liveBytes -= buf.byteLength;
   }
 
   clear(): void {
@@ -56,13 +74,22 @@ class Pool {
 }
 
 class Scope {
-  readonly owned: Buffer[] = [];
+  /** Pooled buffers taken in this scope (or handed up by a child), with their allocation stamp. */
+  readonly owned = new Map<Buffer, number>();
   readonly members: Disposable[] = [];
   readonly kept = new Set<Buffer>();
+  /** While a release runs: the holders of each buffer, and the buffers taken since it started. */
+  release: { holders: Map<Buffer, Disposable[]>; fresh: [Buffer, number][] } | null = null;
 }
 
 const pool = new Pool();
 const scopes: Scope[] = [];
+let clock: () => number = () => 0;
+
+/** Sets where allocation stamps come from (the tape: the number of ops recorded so far). */
+export function setAllocationClock(c: () => number): void {
+  clock = c;
+}
 const pooledBuffers = new WeakSet<Buffer>();
 
 /** True when the buffer came from the pool (so a scope may recycle it). */
@@ -98,7 +125,9 @@ export function allocate(dtype: DType, n: number, zero: boolean, persistent = fa
   }
   const buf = pool.take(Math.max(1, n) * bytesPer(dtype));
   pooledBuffers.add(buf);
-  top.owned.push(buf);
+  const stamp = clock();
+  top.owned.set(buf, stamp);
+  top.release?.fresh.push([buf, stamp]);
   const arr = view(dtype, buf, n);
   if (zero) arr.fill(0);
   return arr;
@@ -107,7 +136,16 @@ export function allocate(dtype: DType, n: number, zero: boolean, persistent = fa
 /** Registers a tensor (or other holder of a pooled buffer) with the innermost scope. */
 export function track(t: Disposable): void {
   const top = scopes[scopes.length - 1];
-  if (top !== undefined && t.buffer !== null) top.members.push(t);
+  if (top !== undefined && t.buffer !== null) {
+    top.members.push(t);
+    if (top.release) holdersAdd(top.release.holders, t);
+  }
+}
+
+function holdersAdd(h: Map<Buffer, Disposable[]>, t: Disposable): void {
+  const list = h.get(t.buffer!);
+  if (list === undefined) h.set(t.buffer!, [t]);
+  else list.push(t);
 }
 
 /** Keeps a tensor's buffer alive past the innermost scope's end (it moves to the parent scope). */
@@ -163,19 +201,76 @@ export function withScope<T>(fn: () => T): T {
       if (parent !== undefined) parent.members.push(m);
     } else m.markDisposed();
   }
-  for (const buf of scope.owned) {
+  for (const [buf, stamp] of scope.owned) {
     if (kept.has(buf)) {
-      if (parent !== undefined) {
-        parent.owned.push(buf);
-      }
-      // with no parent scope the kept buffer simply leaves the pool's accounting
+      if (parent !== undefined) parent.owned.set(buf, stamp);
+      else pool.forget(buf); // with no parent scope the kept buffer leaves the pool's accounting
     } else pool.give(buf);
   }
   return result;
 }
 
-export function poolStats(): { pooledBytes: number; scopes: number } {
-  return { pooledBytes: pool.pooledBytes, scopes: scopes.length };
+/**
+ * The pool's memory: `pooledBytes` parked for reuse, `liveBytes` held by scopes now, `peakLiveBytes`
+ * the most held at once since resetPoolPeak() (the pool's footprint is at least pooled + live).
+ */
+/** Gives back eagerly the buffers of the innermost scope a backward pass no longer needs. */
+export interface BufferReleaser {
+  /**
+   * Gives back every buffer of the scope stamped at or after `from` (and every one taken since the
+   * release started) that `live` does not claim and keep() did not keep; their tensors are disposed.
+   * A claimed buffer is looked at again on the next call.
+   */
+  release(from: number, live: (buf: Buffer) => boolean): void;
+  /** Stops tracking (call once, when the backward pass is done). */
+  end(): void;
+}
+
+/** A releaser for the innermost scope, or null outside any scope (nothing there is pooled). */
+export function startRelease(): BufferReleaser | null {
+  const scope = scopes[scopes.length - 1];
+  if (scope === undefined || scope.release !== null) return null;
+  const holders = new Map<Buffer, Disposable[]>();
+  for (const m of scope.members) if (m.buffer !== null) holdersAdd(holders, m);
+  const state = { holders, fresh: [] as [Buffer, number][] };
+  scope.release = state;
+  // the scope's buffers by stamp, newest first: each release() call takes a prefix
+  const byStamp = [...scope.owned].sort((a, b) => b[1] - a[1]);
+  let next = 0;
+  let deferred: [Buffer, number][] = [];
+  const give = (buf: Buffer): void => {
+    scope.owned.delete(buf);
+    for (const m of holders.get(buf) ?? []) m.markDisposed();
+    holders.delete(buf);
+    pool.give(buf);
+  };
+  return {
+    release(from, live) {
+      const look = deferred.concat(state.fresh);
+      state.fresh = [];
+      while (next < byStamp.length && byStamp[next]![1] >= from) look.push(byStamp[next++]!);
+      deferred = [];
+      for (const e of look) {
+        const [buf, stamp] = e;
+        // gone already, or given back and taken again since (then it is a new entry)
+        if (scope.owned.get(buf) !== stamp || scope.kept.has(buf)) continue;
+        if (live(buf)) deferred.push(e);
+        else give(buf);
+      }
+    },
+    end() {
+      if (scope.release === state) scope.release = null;
+    },
+  };
+}
+
+export function poolStats(): { pooledBytes: number; liveBytes: number; peakLiveBytes: number; scopes: number } {
+  return { pooledBytes: pool.pooledBytes, liveBytes: pool.liveBytes, peakLiveBytes: pool.peakLiveBytes, scopes: scopes.length };
+}
+
+/** Starts a new peak for poolStats().peakLiveBytes (from the bytes held now). */
+export function resetPoolPeak(): void {
+  pool.peakLiveBytes = pool.liveBytes;
 }
 
 /** Drops every pooled buffer (for tests and for shrinking memory after a large job). */

@@ -29,6 +29,8 @@ export interface BackwardContext {
 /** One recorded op on the tape. */
 export interface TapeNode {
   readonly op: string;
+  /** The number of ops recorded before this one (the allocation clock when it was recorded). */
+  readonly serial: number;
   readonly inputs: readonly Tensor[];
   readonly outputs: readonly Tensor[];
   /** Propagates the output gradients (null where an output received none) to the inputs. */

@@ -7,12 +7,15 @@
 import type { FloatArray } from './backend.js';
 import { kernelsFor } from './backends/registry.js';
 import { isGradEnabled, noGrad } from './grad-mode.js';
-import { addScopeHook, allocate } from './memory.js';
+import { addScopeHook, allocate, setAllocationClock, startRelease } from './memory.js';
 import type { BackwardContext, GradTarget, TapeNode } from './tape-node.js';
 import { Tensor } from './tensor.js';
 import { shapeStr } from './dtype.js';
 
 const nodes: TapeNode[] = [];
+/** Ops recorded so far (never decreases; stamps pooled buffers, see memory.ts). */
+let recorded = 0;
+setAllocationClock(() => recorded);
 
 addScopeHook({
   onEnter: () => nodes.length,
@@ -36,7 +39,7 @@ export function shouldRecord(inputs: readonly (Tensor | null | undefined)[]): bo
 export function record(op: string, inputs: readonly Tensor[], outputs: readonly Tensor[],
   backward: TapeNode['backward']): void {
   if (!shouldRecord(inputs)) return;
-  const node: TapeNode = { op, inputs, outputs, backward };
+  const node: TapeNode = { op, serial: recorded++, inputs, outputs, backward };
   for (const o of outputs) {
     o.requiresGrad = true;
     o.node = node;
@@ -53,12 +56,24 @@ export function clearTape(): void {
   nodes.length = 0;
 }
 
+export interface BackwardOptions {
+  /**
+   * Give buffers of the innermost scope back to the pool as soon as the walk has passed the last op
+   * that can read them (forward activations, consumed gradients, backward temporaries): the step's
+   * peak is the forward's activations plus the gradients in flight. Every tensor created in the
+   * scope since the first op of this graph, the root included, is disposed by the end (read what
+   * you need first). Only when `root`'s op is the last one on the tape (no later graph can still
+   * need these buffers); else ignored.
+   */
+  releaseScope?: boolean;
+}
+
 /**
  * Backpropagates from a scalar (or from `seed` gradient for a non-scalar root). Leaf tensors that
  * require grad accumulate into `.grad` (allocated outside any scope, so it survives the step).
  * The nodes that fed `root` are removed from the tape.
  */
-export function backward(root: Tensor, seed?: Tensor): void {
+export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) throw new Error('backward(): the tensor does not require grad (no parameter contributed to it, or it was computed under noGrad)');
   if (seed === undefined && root.size !== 1) throw new Error(`backward(): root must be a scalar, got shape ${shapeStr(root.shape)} (pass a seed gradient)`);
   const grads = new Map<Tensor, Tensor>();
@@ -73,20 +88,34 @@ export function backward(root: Tensor, seed?: Tensor): void {
   if (rootIndex < 0) throw new Error('backward(): the graph of this tensor is no longer on the tape (it was already backpropagated, or its scope ended)');
 
   const borrowed = new Set<Tensor>();
-  noGrad(() => {
-    for (let n = rootIndex; n >= 0; n--) {
-      const node = nodes[n]!;
-      let any = false;
-      const gouts = node.outputs.map((o) => {
-        const g = grads.get(o) ?? null;
-        if (g !== null) any = true;
-        return g;
-      });
-      if (!any) continue;
-      for (const o of node.outputs) grads.delete(o);
-      node.backward(gouts, makeContext(node, grads, borrowed));
-    }
-  });
+  const releaser = opts.releaseScope && rootIndex === nodes.length - 1 ? startRelease() : null;
+  // a buffer is still needed while a pending gradient views it
+  const live = (): ((buf: ArrayBuffer) => boolean) => {
+    const held = new Set<ArrayBufferLike>();
+    for (const g of grads.values()) if (g.buffer !== null) held.add(g.buffer);
+    return (buf) => held.has(buf);
+  };
+  try {
+    noGrad(() => {
+      for (let n = rootIndex; n >= 0; n--) {
+        const node = nodes[n]!;
+        let any = false;
+        const gouts = node.outputs.map((o) => {
+          const g = grads.get(o) ?? null;
+          if (g !== null) any = true;
+          return g;
+        });
+        if (any) {
+          for (const o of node.outputs) grads.delete(o);
+          node.backward(gouts, makeContext(node, grads, borrowed));
+        }
+        // no op before this one was recorded when these buffers were taken
+        releaser?.release(node.serial, live());
+      }
+    });
+  } finally {
+    releaser?.end();
+  }
   // everything up to the root has been consumed
   nodes.splice(0, rootIndex + 1);
 }

@@ -431,7 +431,7 @@ export class Trainer {
           const pe = (perExpert[k] ??= new Array<number>(st.tokensPerExpert.length).fill(0));
           st.tokensPerExpert.forEach((c, e) => { pe[e] = (pe[e] ?? 0) + c; });
         });
-        if (total.requiresGrad) backward(total);
+        if (total.requiresGrad) backward(total, undefined, { releaseScope: true });
       }));
       const n = this.optimizer.gradNorm();
       if (!Number.isFinite(n)) {
