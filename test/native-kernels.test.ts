@@ -25,7 +25,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gemmGroupedReference, type Backend, type BinaryOp, type FloatArray, type ReduceOp, type UnaryOp } from '../src/tensor/backend.js';
 import { jsBackend } from '../src/tensor/backends/js/index.js';
-import { loadNativeBackend, nativeAddonPath } from '../src/tensor/backends/native/index.js';
+import { loadNativeBackend, nativeAddonPath, nativeBuildInfo } from '../src/tensor/backends/native/index.js';
 
 const TOL = 1e-5;
 const built = existsSync(nativeAddonPath());
@@ -124,6 +124,17 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
       /crossEntropyForward: targets\[0\] = 5 is out of range/);
     expect(() => nb.attentionForward(a, a, a, 1, 1, 1, 3, 2, 1, 1, false, a, a)).toThrow(/H \(3\) must be a positive multiple of Hkv \(2\)/);
     expect(() => nb.rope(a, a, a, 1, 1, 1, 3, false, a)).toThrow(/rope: Dh must be even/);
+  });
+
+  // test/native-isa-variants.test.ts runs this file (and the other native kernel tests) once per ISA
+  // build, with MOE_TUNE_NATIVE_ADDON naming the build and MOE_TUNE_EXPECT_ISA the ISA it must report.
+  it('reports the ISA it was built for', () => {
+    const info = nativeBuildInfo();
+    expect(info?.path).toBe(nativeAddonPath());
+    expect(['avx512', 'avx2', 'avx', 'portable']).toContain(info?.isa);
+    const expected = process.env['MOE_TUNE_EXPECT_ISA'];
+    if (expected) expect(info?.isa, `${info?.path} was asked for as the ${expected} variant`).toBe(expected);
+    console.log(`native-kernels.test: addon ${info?.path}: ISA ${info?.isa}, GEMM micro-kernel ${info?.kernel}`);
   });
 
   /** native vs js GEMM, each entry judged against tol (|alpha| sum_k |A_ik B_kj| + |beta C_ij|). */

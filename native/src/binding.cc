@@ -366,6 +366,26 @@ napi_value KernelName(napi_env env, napi_callback_info) {
   return s;
 }
 
+// buildIsa(): which of the compile-time kernel paths (the `#if defined(__AVX512F__)` / AVX2 + FMA /
+// AVX / portable branches of simd.h, gemm_kernel.h, gemm_pack.h, gemm_skinny.cc, nf4_gemm.cc,
+// weight_load.cc) this build took: "avx512", "avx2" (AVX2 + FMA), "avx" (AVX without AVX2 / FMA: 8-lane
+// vectors, portable micro-kernel) or "portable" (SSE on x86, NEON on arm64). The ISA test variants
+// (scripts/build-isa-variants.mjs) check that each build is the one they asked for.
+napi_value BuildIsa(napi_env env, napi_callback_info) {
+#if defined(__AVX512F__)
+  const char* isa = "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  const char* isa = "avx2";
+#elif defined(__AVX__)
+  const char* isa = "avx";
+#else
+  const char* isa = "portable";
+#endif
+  napi_value s;
+  napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
 // ------------------------------------------------------------------ dense linear algebra
 
 napi_value Gemm(napi_env env, napi_callback_info info) {
@@ -1003,6 +1023,7 @@ NAPI_MODULE_INIT() {
       {"threads", Threads},
       {"configure", Configure},
       {"kernelName", KernelName},
+      {"buildIsa", BuildIsa},
       {"gemm", Gemm},
       {"nf4Gemm", Nf4Gemm},
       {"nf4GemmGrouped", Nf4GemmGrouped},

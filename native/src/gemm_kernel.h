@@ -30,7 +30,7 @@ constexpr const char* kKernelName = "avx2-fma-6x16";
 constexpr int MR = 6;
 constexpr int NV = 16 / kLanes;  // 16 columns per tile row
 constexpr int NR = 16;
-constexpr const char* kKernelName = "portable-6x16";
+constexpr const char* kKernelName = kLanes == 8 ? "portable-avx-6x16" : "portable-6x16";  // 8 lanes: AVX without FMA
 #endif
 
 // Writes the tile: C = alpha * acc + beta * C, or C = alpha * acc when beta == 0 (C not read).

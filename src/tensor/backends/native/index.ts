@@ -16,6 +16,8 @@ interface NativeAddon {
   threads(): number;
   configure(threads: number): number;
   kernelName(): string;
+  /** The compile-time ISA path: "avx512", "avx2", "avx" or "portable" (absent in addons from older sources). */
+  buildIsa?(): string;
   gemm: Backend['gemm'];
   binary: Backend['binary'];
   unary: Backend['unary'];
@@ -82,7 +84,8 @@ function packageRoot(): string {
 /**
  * Absolute path of the compiled addon (whether or not it exists). MOE_TUNE_NATIVE_ADDON, when set,
  * names another build of it (kernel development: a build outside build/ can be tried without
- * replacing the one other processes load).
+ * replacing the one other processes load; the per-ISA test builds of scripts/build-isa-variants.mjs,
+ * build/isa-<isa>/moe_tune_native.node).
  */
 export function nativeAddonPath(): string {
   const override = process.env['MOE_TUNE_NATIVE_ADDON'];
@@ -106,7 +109,17 @@ function firstLine(e: unknown): string {
   return msg.split('\n')[0] ?? msg;
 }
 
-let cached: { backend: Backend } | { error: string } | undefined;
+/** What the loaded addon was compiled for. */
+export interface NativeBuildInfo {
+  /** The addon file. */
+  path: string;
+  /** Its compile-time kernel path: "avx512", "avx2" (AVX2 + FMA), "avx", "portable"; "unknown" for an addon from older sources. */
+  isa: string;
+  /** Its GEMM micro-kernel, e.g. "avx512f-12x32". */
+  kernel: string;
+}
+
+let cached: { backend: Backend; info: NativeBuildInfo } | { error: string } | undefined;
 
 /**
  * Loads the addon once and returns the backend, or `{ error }` with one line saying why it is
@@ -114,10 +127,16 @@ let cached: { backend: Backend } | { error: string } | undefined;
  */
 export function loadNativeBackend(): { backend: Backend } | { error: string } {
   cached ??= load();
-  return cached;
+  return 'backend' in cached ? { backend: cached.backend } : cached;
 }
 
-function load(): { backend: Backend } | { error: string } {
+/** The build of the addon the native backend uses (see NativeBuildInfo), or null when it does not load. */
+export function nativeBuildInfo(): NativeBuildInfo | null {
+  cached ??= load();
+  return 'info' in cached ? cached.info : null;
+}
+
+function load(): { backend: Backend; info: NativeBuildInfo } | { error: string } {
   let path: string;
   try {
     path = nativeAddonPath();
@@ -138,7 +157,12 @@ function load(): { backend: Backend } | { error: string } {
     return { error: `native addon ${path} is out of date (it lacks ${missing.join(', ')})` };
   }
   const size = threads === undefined ? addon.threads() : addon.configure(threads);
-  return { backend: makeBackend(addon, size) };
+  const info: NativeBuildInfo = {
+    path,
+    isa: typeof addon.buildIsa === 'function' ? addon.buildIsa() : 'unknown',
+    kernel: addon.kernelName(),
+  };
+  return { backend: makeBackend(addon, size), info };
 }
 
 function makeBackend(a: NativeAddon, threads: number): Backend {
