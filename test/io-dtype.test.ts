@@ -23,7 +23,7 @@ function f32(bits: number): number {
 describe('byte sizes', () => {
   it('match the format', () => {
     expect(Object.fromEntries(STORAGE_DTYPES.map((d) => [d, dtypeByteSize(d)]))).toEqual({
-      F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+      F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
     });
   });
 });

@@ -78,8 +78,8 @@ describe('safetensors reader rejects bad files with one line naming the file (an
   });
 
   it('unknown or unsupported dtype', () => {
-    expectOpenError(craft({ w: { dtype: 'Q7', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /unknown dtype "Q7" \(expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL\)/, 'w');
-    expectOpenError(craft({ w: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /dtype F8_E4M3 is not supported/, 'w');
+    expectOpenError(craft({ w: { dtype: 'Q7', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /unknown dtype "Q7" \(expected one of F64, F32, F16, BF16, F8_E4M3, I64, I32, I16, I8, U8, BOOL\)/, 'w');
+    expectOpenError(craft({ w: { dtype: 'F8_E5M2', shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /dtype F8_E5M2 is not supported/, 'w');
     expectOpenError(craft({ w: { dtype: 7, shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)), /unknown dtype 7/, 'w');
   });
 

@@ -177,7 +177,9 @@ describe('DeepSeek-V3 tiny model', () => {
     expect(bad({ topk_group: 5 })).toThrow(/topk_group 5 is more than n_group 4/);
     expect(bad({ num_experts_per_tok: 5 })).toThrow(/num_experts_per_tok 5 is more than the 4 experts of the 2 kept groups/);
     expect(bad({ kv_lora_rank: 0 })).toThrow(/cfg.json: field 'kv_lora_rank'/);
-    // the Hub's DeepSeek-V3 / Kimi-K2 weights are block FP8
-    expect(bad({ quantization_config: { quant_method: 'fp8', fmt: 'e4m3', weight_block_size: [128, 128] } })).toThrow(/cfg.json: unsupported config: quantization_config.quant_method 'fp8' .*dequantise to bf16 first/);
+    // the Hub's DeepSeek-V3 / Kimi-K2 weights are block FP8 e4m3 (read dequantised: test/io-fp8-blocks.test.ts); e5m2 and other schemes are not
+    expect(bad({ quantization_config: { quant_method: 'fp8', fmt: 'e4m3', weight_block_size: [128, 128] } })).not.toThrow();
+    expect(bad({ quantization_config: { quant_method: 'fp8', fmt: 'e5m2', weight_block_size: [128, 128] } })).toThrow(/cfg.json: unsupported config: quantization_config.fmt 'e5m2'/);
+    expect(bad({ quantization_config: { quant_method: 'gptq', bits: 4 } })).toThrow(/cfg.json: unsupported config: quantization_config.quant_method 'gptq' .*dequantise to bf16 first/);
   });
 });

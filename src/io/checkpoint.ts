@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import type { FloatStorageDtype, StorageDtype } from './dtype.js';
 import { removeQuietly, tempSiblingPath, writeFileAtomic } from './atomic.js';
 import { FileFormatError, errorText } from './file-format-error.js';
+import { applyFp8BlockScales, FP8_SCALE_SUFFIX, fp8BlockOfDir } from './fp8-blocks.js';
 import { pythonJsonDumps } from './python-json.js';
 import { SafetensorsFile, type StoredTensorLocation, type TensorInfo } from './safetensors-reader.js';
 import {
@@ -61,8 +62,12 @@ export class Checkpoint {
   private readonly shards: SafetensorsFile[];
   private readonly owner: ReadonlyMap<string, SafetensorsFile>;
 
-  constructor(dir: string, indexPath: string | null, shards: SafetensorsFile[], owner: Map<string, SafetensorsFile>) {
+  /** The [rows, columns] block of a fine-grained FP8 checkpoint (config.json quant_method "fp8"), else null. */
+  readonly fp8Block: readonly [number, number] | null;
+
+  constructor(dir: string, indexPath: string | null, shards: SafetensorsFile[], owner: Map<string, SafetensorsFile>, fp8Block: readonly [number, number] | null = null) {
     this.dir = dir;
+    this.fp8Block = fp8Block;
     this.indexPath = indexPath;
     this.shards = shards;
     this.files = shards.map((s) => s.path);
@@ -72,9 +77,18 @@ export class Checkpoint {
     this.totalBytes = total;
   }
 
-  /** Tensor names in storage order (shard by shard, by offset within each). */
+  /**
+   * Tensor names in storage order (shard by shard, by offset within each). The block scales of float8 weights
+   * (`<name>_scale_inv`) are part of their weight (readFloat32Into applies them), not tensors of their own.
+   */
   names(): string[] {
-    return [...this.owner.keys()];
+    return [...this.owner.keys()].filter((n) => !this.isFp8Scale(n));
+  }
+
+  private isFp8Scale(name: string): boolean {
+    if (!name.endsWith(FP8_SCALE_SUFFIX)) return false;
+    const weight = name.slice(0, -FP8_SCALE_SUFFIX.length);
+    return this.owner.has(weight) && this.dtypeOf(weight) === 'F8_E4M3';
   }
 
   has(name: string): boolean {
@@ -95,11 +109,25 @@ export class Checkpoint {
   }
 
   readFloat32(name: string): Float32Array {
-    return this.fileOf(name).readFloat32(name);
+    const out = new Float32Array(this.info(name).numel);
+    this.readFloat32Into(name, out);
+    return out;
   }
 
+  /** A float tensor as float32; a float8 weight comes dequantised with its block scales (fp8-blocks.ts). */
   readFloat32Into(name: string, out: Float32Array): void {
-    this.fileOf(name).readFloat32Into(name, out);
+    const file = this.fileOf(name);
+    file.readFloat32Into(name, out);
+    if (file.info(name).dtype !== 'F8_E4M3') return;
+    const scaleName = `${name}${FP8_SCALE_SUFFIX}`;
+    if (!this.owner.has(scaleName)) {
+      throw new FileFormatError(file.path, `is F8_E4M3 without block scales '${scaleName}' (moe-tune reads fine-grained FP8 checkpoints: quant_method "fp8" with weight_block_size)`, name);
+    }
+    if (this.fp8Block === null) {
+      throw new FileFormatError(file.path, `is F8_E4M3 with block scales, but ${path.join(this.dir, 'config.json')} declares no quantization_config {quant_method: "fp8", weight_block_size}`, name);
+    }
+    const scaleInfo = this.info(scaleName);
+    applyFp8BlockScales(out, file.info(name).shape, this.readFloat32(scaleName), scaleInfo.shape, this.fp8Block, file.path, name);
   }
 
   /** Where a float tensor's bytes lie (see SafetensorsFile.storedLocation). */
@@ -137,7 +165,7 @@ export function openCheckpoint(dir: string): Checkpoint {
   const indexPath = path.join(dir, WEIGHTS_INDEX_FILE);
   if (fs.existsSync(single)) {
     const file = SafetensorsFile.open(single);
-    return new Checkpoint(dir, null, [file], new Map(file.names().map((n) => [n, file])));
+    return new Checkpoint(dir, null, [file], new Map(file.names().map((n) => [n, file])), fp8BlockOfDir(dir));
   }
   if (!fs.existsSync(indexPath)) {
     throw new Error(`${dir}: no ${SINGLE_WEIGHTS_FILE} or ${WEIGHTS_INDEX_FILE} (expected a Hugging Face safetensors checkpoint)`);
@@ -196,7 +224,7 @@ function openSharded(dir: string, indexPath: string): Checkpoint {
     for (const s of shards) s.close();
     throw err;
   }
-  return new Checkpoint(dir, indexPath, shards, owner);
+  return new Checkpoint(dir, indexPath, shards, owner, fp8BlockOfDir(dir));
 }
 
 // ------------------------------------------------------------------------------------------------ writing

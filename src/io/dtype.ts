@@ -9,12 +9,18 @@
  * - Downcasts f32 -> bf16 / f16 round to nearest, ties to even, like torch's `tensor.to(dtype)`; overflow gives
  *   +-inf, and NaN becomes torch's scalar-path NaN: 0x7FC0 for bf16 (sign dropped), sign | 0x7E00 for f16.
  * - Integers convert to Int32Array only where every value fits: an I64 value outside int32 is an error.
+ * - F8_E4M3 (float8_e4m3fn: 4 exponent bits, bias 7, 3 mantissa bits, no infinities, S.1111.111 is NaN) is read
+ *   only (fine-grained FP8 checkpoints, e.g. DeepSeek-V3's; the block scales are applied by fp8-blocks.ts); every
+ *   value is exact in f32. We never write it.
  */
 
 /** Storage dtypes moe-tune reads and writes. */
-export const STORAGE_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
+export const STORAGE_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'F8_E4M3', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
 export type StorageDtype = (typeof STORAGE_DTYPES)[number];
+/** Float dtypes moe-tune reads and writes. */
 export type FloatStorageDtype = 'F64' | 'F32' | 'F16' | 'BF16';
+/** Float dtypes moe-tune reads into float32 (the written ones and F8_E4M3). */
+export type ReadFloatDtype = FloatStorageDtype | 'F8_E4M3';
 export type IntStorageDtype = 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 /**
@@ -22,11 +28,11 @@ export type IntStorageDtype = 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
  * "not supported" error rather than "unknown".
  */
 export const UNSUPPORTED_FORMAT_DTYPES: readonly string[] = [
-  'U16', 'U32', 'U64', 'C64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'F4', 'F6_E2M3', 'F6_E3M2',
+  'U16', 'U32', 'U64', 'C64', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'F4', 'F6_E2M3', 'F6_E3M2',
 ];
 
 const BYTE_SIZE: Record<StorageDtype, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
 /**
@@ -34,7 +40,7 @@ const BYTE_SIZE: Record<StorageDtype, number> = {
  * writer lays tensors out by this rank, largest first, then by name.
  */
 const REFERENCE_ORDER_RANK: Record<StorageDtype, number> = {
-  BOOL: 0, U8: 1, I8: 2, I16: 3, F16: 4, BF16: 5, I32: 6, F32: 7, F64: 8, I64: 9,
+  BOOL: 0, U8: 1, I8: 2, F8_E4M3: 2.5, I16: 3, F16: 4, BF16: 5, I32: 6, F32: 7, F64: 8, I64: 9,
 };
 
 export function isStorageDtype(x: unknown): x is StorageDtype {
@@ -45,8 +51,13 @@ export function isFloatStorageDtype(d: StorageDtype): d is FloatStorageDtype {
   return d === 'F64' || d === 'F32' || d === 'F16' || d === 'BF16';
 }
 
+/** A float dtype read into float32: the written ones and F8_E4M3. */
+export function isReadFloatDtype(d: StorageDtype): d is ReadFloatDtype {
+  return isFloatStorageDtype(d) || d === 'F8_E4M3';
+}
+
 export function isIntStorageDtype(d: StorageDtype): d is IntStorageDtype {
-  return !isFloatStorageDtype(d);
+  return !isReadFloatDtype(d);
 }
 
 /** Bytes per element. */
@@ -171,6 +182,26 @@ function buildF16Table(): Uint32Array {
   return table;
 }
 
+// ------------------------------------------------------------------------------------------------ f8 e4m3fn table
+
+let f8Table: Float32Array | null = null;
+
+/** The float32 value of every float8_e4m3fn bit pattern (256 entries), built on first use. */
+export function f8e4m3Table(): Float32Array {
+  if (f8Table) return f8Table;
+  const table = new Float32Array(256);
+  for (let b = 0; b < 256; b++) {
+    const sign = b & 0x80 ? -1 : 1;
+    const exp = (b >>> 3) & 0xf;
+    const mant = b & 0x7;
+    if (exp === 0xf && mant === 0x7) table[b] = NaN; // e4m3fn: the only NaN pattern; no infinities
+    else if (exp === 0) table[b] = sign * mant * 2 ** -9; // subnormal: (mant / 8) * 2^(1 - 7)
+    else table[b] = sign * (1 + mant / 8) * 2 ** (exp - 7);
+  }
+  f8Table = table;
+  return table;
+}
+
 // ------------------------------------------------------------------------------------------------ array codecs
 
 /** bf16 bits -> float32, element by element (exact). `out.length` elements are converted. */
@@ -214,7 +245,7 @@ function checkLengths(src: number, out: number): number {
  * Decodes little-endian bytes of a float dtype into `out` (`bytes.byteLength` must be `out.length` x the dtype's
  * size). Unaligned input is copied first.
  */
-export function decodeFloatBytes(dtype: FloatStorageDtype, bytes: Uint8Array, out: Float32Array): void {
+export function decodeFloatBytes(dtype: ReadFloatDtype, bytes: Uint8Array, out: Float32Array): void {
   const size = BYTE_SIZE[dtype];
   if (bytes.byteLength !== out.length * size) {
     throw new Error(`dtype conversion: ${bytes.byteLength} bytes of ${dtype} do not make ${out.length} elements`);
@@ -235,6 +266,11 @@ export function decodeFloatBytes(dtype: FloatStorageDtype, bytes: Uint8Array, ou
     case 'F16':
       f16ArrayToFloat32(new Uint16Array(b.buffer, b.byteOffset, out.length), out);
       return;
+    case 'F8_E4M3': {
+      const table = f8e4m3Table();
+      for (let i = 0; i < out.length; i++) out[i] = table[b[i]!]!;
+      return;
+    }
   }
 }
 

@@ -6,8 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from './checkpoint.js';
-import { requireRegularFile } from './regular-file.js';
-import { errorText } from './file-format-error.js';
+import { readJsonObject } from './json-object-file.js';
 
 export const CONFIG_FILE = 'config.json';
 
@@ -34,28 +33,6 @@ export function requireModelDir(dir: string): void {
     throw new Error(`${dir}: model directory not found`);
   }
   if (!stat.isDirectory()) throw new Error(`${dir}: not a directory (expected a Hugging Face model directory)`);
-}
-
-/** Reads a JSON file that must hold an object; errors name the file. */
-export function readJsonObject(file: string): Record<string, unknown> {
-  let text: string;
-  requireRegularFile(file, 'file');
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read: ${errorText(err)}`}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON: ${errorText(err)}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`${file}: expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
-  }
-  return value as Record<string, unknown>;
 }
 
 /** The parsed `config.json` of a model directory (unvalidated). */

@@ -6,6 +6,8 @@ export * from './safetensors-reader.js';
 export * from './safetensors-writer.js';
 export * from './checkpoint.js';
 export * from './hf-dir.js';
+export * from './json-object-file.js';
+export * from './fp8-blocks.js';
 export * from './os-error.js';
 export * from './file-lock.js';
 export * from './stale-temps.js';

@@ -22,7 +22,7 @@ import {
   decodeIntBytes,
   dtypeByteSize,
   elementCount,
-  isFloatStorageDtype,
+  isReadFloatDtype,
   isStorageDtype,
   requireLittleEndianHost,
   type StorageDtype,
@@ -141,12 +141,12 @@ export class SafetensorsFile {
   readFloat32Into(name: string, out: Float32Array): void {
     const info = this.info(name);
     const dtype = info.dtype;
-    if (!isFloatStorageDtype(dtype)) {
+    if (!isReadFloatDtype(dtype)) {
       throw new FileFormatError(this.path, `is ${dtype}, not a float dtype; read it with readInt32 or readRaw`, name);
     }
     this.checkOut(name, info, out.length);
     const k = getBackend();
-    if (k.decodeStored && dtype !== 'F64' && info.numel > 0) {
+    if (k.decodeStored && dtype !== 'F64' && dtype !== 'F8_E4M3' && info.numel > 0) {
       // native: the pool's threads pread and convert their own chunks (bit-exact, src/io/dtype.ts)
       if (this.fd === null) throw new FileFormatError(this.path, 'read after close()', name);
       const r = k.decodeStored(NATIVE_DTYPE[dtype], null, this.fd, info.byteOffset, info.numel, out);
@@ -176,7 +176,7 @@ export class SafetensorsFile {
   readInt32(name: string): Int32Array {
     const info = this.info(name);
     const dtype = info.dtype;
-    if (isFloatStorageDtype(dtype)) {
+    if (isReadFloatDtype(dtype)) {
       throw new FileFormatError(this.path, `is ${dtype}, not an integer dtype; read it with readFloat32`, name);
     }
     const out = new Int32Array(info.numel);

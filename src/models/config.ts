@@ -159,12 +159,17 @@ function checkSupported(where: string, c: z.infer<typeof CommonSchema>): void {
   const bad: string[] = [];
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') bad.push(`hidden_act '${act}' (only 'silu' is implemented)`);
-  // bitsandbytes 4-bit is moe-tune's own NF4 format (src/quant); other schemes (DeepSeek-V3's block FP8, GPTQ,
-  // AWQ...) store weights we would read as something else
+  // bitsandbytes 4-bit is moe-tune's own NF4 format (src/quant); fine-grained FP8 (DeepSeek-V3, Kimi-K2, Qwen3-FP8)
+  // is read dequantised (src/io/fp8-blocks.ts); other schemes (GPTQ, AWQ, per-tensor FP8...) store weights we
+  // would read as something else
   const q = (c as Record<string, unknown>)['quantization_config'];
-  const method = q && typeof q === 'object' ? (q as Record<string, unknown>)['quant_method'] : undefined;
-  if (method !== undefined && method !== 'bitsandbytes') {
-    bad.push(`quantization_config.quant_method '${String(method)}' (moe-tune reads float checkpoints (f32 / bf16 / f16) and bitsandbytes NF4; dequantise to bf16 first)`);
+  const qc = q && typeof q === 'object' ? (q as Record<string, unknown>) : null;
+  const method = qc?.['quant_method'];
+  if (method === 'fp8') {
+    const fmt = qc?.['fmt'] ?? 'e4m3';
+    if (fmt !== 'e4m3') bad.push(`quantization_config.fmt '${String(fmt)}' (moe-tune reads fine-grained FP8 as e4m3 only)`);
+  } else if (method !== undefined && method !== 'bitsandbytes') {
+    bad.push(`quantization_config.quant_method '${String(method)}' (moe-tune reads float checkpoints (f32 / bf16 / f16), fine-grained FP8 and bitsandbytes NF4; dequantise to bf16 first)`);
   }
   const H = c.num_attention_heads;
   const Hkv = c.num_key_value_heads ?? H;
