@@ -61,6 +61,17 @@ describe(`fused kernels (${getBackend().name}, float32) == composed reference op
       [randData(9 * 12, rng), randData(9 * 20, rng), randData(8 * 20, rng), randData(12 * 8, rng)], [[9, 12], [9, 20], [8, 20], [12, 8]]);
   });
 
+  it('groupedLoraAdd == y + s * groupedLinear(groupedLinear(x, A), B), copy and in place', () => {
+    const off = Int32Array.from([0, 4, 4, 9, 11]);
+    const r = 4;
+    const [P, K, N] = [11, 20, 12];
+    const data = [randData(P * N, rng), randData(P * K, rng), ...[0, 1, 2, 3].map(() => randData(r * K, rng)), ...[0, 1, 2, 3].map(() => randData(N * r, rng))];
+    const shapes = [[P, N], [P, K], ...[0, 1, 2, 3].map(() => [r, K]), ...[0, 1, 2, 3].map(() => [N, r])];
+    const composed: Fn = (y, x, ...w) => ops.add(y!, ops.scale(ops.groupedLinear(ops.groupedLinear(x!, w.slice(0, 4), off), w.slice(4), off), 2));
+    compare('groupedLoraAdd', (y, x, ...w) => ops.groupedLoraAdd(y!, x!, w.slice(0, 4), w.slice(4), off, 2), composed, data, shapes);
+    compare('groupedLoraAdd in place', (y, x, ...w) => ops.groupedLoraAdd(ops.scale(y!, 1), x!, w.slice(0, 4), w.slice(4), off, 2, { inPlace: true }), composed, data, shapes);
+  });
+
   it('rmsnorm == x * rsqrt(mean(x^2) + eps) * w', () => {
     compare('rmsnorm', (x, w) => ops.rmsnorm(x!, w!, 1e-5),
       (x, w) => ops.mul(ops.mul(x!, rsqrtComposed(ops.add(ops.mean(ops.square(x!), -1, true), 1e-5))), w!),

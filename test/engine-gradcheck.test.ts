@@ -53,6 +53,20 @@ describe('gradients match finite differences (float64, js backend)', () => {
       [rand64([2, 3, 6], rng), rand64([2, 3, 5], rng), rand64([4, 5], rng), rand64([6, 4], rng)]);
   });
 
+  it('groupedLoraAdd (the fused LoRA update of every expert) with an empty group, copy and in place', () => {
+    const off = Int32Array.from([0, 2, 2, 5]);
+    const inputs = [rand64([5, 6], rng), rand64([5, 4], rng), rand64([3, 4], rng), rand64([3, 4], rng), rand64([3, 4], rng),
+      rand64([6, 3], rng), rand64([6, 3], rng), rand64([6, 3], rng)];
+    check('groupedLoraAdd', (y, x, a0, a1, a2, b0, b1, b2) => ops.groupedLoraAdd(y!, x!, [a0!, a1!, a2!], [b0!, b1!, b2!], off, 1.5), inputs);
+    // in place onto a fresh op output (what the LoRA runner hands it)
+    check('groupedLoraAdd', (y, x, a0, a1, a2, b0, b1, b2) => ops.groupedLoraAdd(ops.scale(y!, 1), x!, [a0!, a1!, a2!], [b0!, b1!, b2!], off, 1.5, { inPlace: true }), inputs);
+  });
+
+  it('loraAdd in place onto a fresh op output', () => {
+    check('loraAdd', (y, x, a, b) => ops.loraAdd(ops.scale(y!, 1), x!, a!, b!, 1.75, { inPlace: true }),
+      [rand64([2, 3, 6], rng), rand64([2, 3, 5], rng), rand64([4, 5], rng), rand64([6, 4], rng)]);
+  });
+
   it('embedding with repeated ids', () => {
     const w = rand64([6, 4], rng);
     check('embedding', (w_) => ops.embedding(ids([1, 3, 1, 5, 0], [5]), w_!), [w]);

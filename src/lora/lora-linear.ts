@@ -127,8 +127,8 @@ export class LoraLinear extends Module implements LinearLike {
     const y = this.base.forward(x, ctx);
     if (this.merged) return y;
     const xd = ctx?.training && this.dropout > 0 ? ops.dropout(x, this.dropout, ctx.rng) : x;
-    // y + scaling * B A xd in one op (no full-width delta tensors)
-    return ops.loraAdd(y, xd, this.lora_A.weight, this.lora_B.weight, this.scaling);
+    // y + scaling * B A xd in one op, added onto the base's fresh output (no full-width delta or copy)
+    return ops.loraAdd(y, xd, this.lora_A.weight, this.lora_B.weight, this.scaling, { inPlace: true });
   }
 
   /** The weight update scaling * B A [out, in] (a plain array of the weight's dtype). */
@@ -172,8 +172,9 @@ function addInto(w: Tensor, d: ArrayLike<number>, sign: 1 | -1): void {
 
 /**
  * LoRA-wrapped experts of an MoE layer as grouped products (models/grouped-linears.ts): the bases
- * through their own grouped runner (NF4 or float), then all A products in one grouped GEMM and all
- * B products in another, y = base + scaling * B (A x) per expert. Needs one r and scaling across
+ * through their own grouped runner (NF4 or float), then ops.groupedLoraAdd: all A products in one
+ * grouped GEMM and all B products in another, added onto the bases' fresh output in place,
+ * y = base + scaling * B (A x) per expert (no [rows, out] delta). Needs one r and scaling across
  * the set and no adapter merged. With dropout in training, one mask is drawn for the gathered rows
  * (the per-expert path draws one per expert: the same distribution, another random stream).
  */
@@ -191,8 +192,6 @@ registerGroupedLinearRunner({
     const y = groupedLinearRunner(bases, ctx)!.run(bases, x, offsets, ctx);
     const first = loras[0]!;
     const xd = ctx?.training && first.dropout > 0 ? ops.dropout(x, first.dropout, ctx.rng) : x;
-    // the scaling on the rank-r rows (u is [P, r]), so one full-width delta is formed, not two
-    const u = ops.scale(ops.groupedLinear(xd, loras.map((l) => l.lora_A.weight), offsets), first.scaling);
-    return ops.add(y, ops.groupedLinear(u, loras.map((l) => l.lora_B.weight), offsets));
+    return ops.groupedLoraAdd(y, xd, loras.map((l) => l.lora_A.weight), loras.map((l) => l.lora_B.weight), offsets, first.scaling, { inPlace: true });
   },
 });

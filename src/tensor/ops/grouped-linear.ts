@@ -5,10 +5,11 @@ import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
 import { assertFloat } from './shape-utils.js';
 
-type Grouped = (transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array, alpha: number,
+export type Grouped = (transA: boolean, transB: boolean, Ms: Int32Array, Ns: Int32Array, Ks: Int32Array, alpha: number,
   As: readonly FloatArray[], Bs: readonly FloatArray[], beta: number, Cs: readonly FloatArray[]) => void;
 
-function groupedKernel(k: Backend): Grouped {
+/** The backend's grouped GEMM, or one gemm per product where it has none. */
+export function groupedKernel(k: Backend): Grouped {
   return k.gemmGrouped ? k.gemmGrouped.bind(k) : (...args) => gemmGroupedReference(k, ...args);
 }
 

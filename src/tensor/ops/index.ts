@@ -6,6 +6,7 @@
 export { linear, matmul } from './linear.js';
 export { groupedLinear, groupedLinearMany } from './grouped-linear.js';
 export { loraAdd } from './lora-add.js';
+export { groupedLoraAdd, type LoraAddOptions } from './grouped-lora-add.js';
 export { embedding } from './embedding.js';
 export { rmsnorm } from './rmsnorm.js';
 export { rope, ropeTables, type RotaryFrequencies } from './rope.js';
@@ -22,7 +23,7 @@ export { dropout } from './dropout.js';
 export { clamp } from './clamp.js';
 
 export const OP_NAMES = [
-  'linear', 'matmul', 'groupedLinear', 'loraAdd', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
+  'linear', 'matmul', 'groupedLinear', 'loraAdd', 'groupedLoraAdd', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
   'crossEntropy', 'gatherRows', 'scatterAddRows', 'takeAlongRows', 'add', 'sub', 'mul', 'div', 'neg', 'exp',
   'log', 'sqrt', 'rsqrt', 'square', 'abs', 'silu', 'sigmoid', 'relu', 'tanh', 'scale', 'sum', 'mean', 'reshape',
   'concat', 'slice', 'dropout', 'clamp',

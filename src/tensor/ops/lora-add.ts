@@ -2,16 +2,18 @@ import { kernelsFor } from '../backends/registry.js';
 import { shapeStr } from '../dtype.js';
 import { record } from '../tape.js';
 import { Tensor } from '../tensor.js';
+import type { LoraAddOptions } from './grouped-lora-add.js';
 import { assertFloat, lastDim } from './shape-utils.js';
 
 /**
  * The LoRA update fused into one op: z = y + s (x Aᵀ) Bᵀ for y [..., out] (the base layer's
  * output), x [..., in], A [r, in], B [out, r]. The rank-r product t = x Aᵀ is the only temporary:
  * the second GEMM adds into z with beta 1, so no [..., out] delta, scaled delta or sum tensors are
- * made (three fewer full-width activations per adapted linear than the composition).
+ * made (three fewer full-width activations per adapted linear than the composition; with inPlace,
+ * for a y no other op reads, not even z: the update is added onto y's storage).
  * Backward: dy = dz, u = dz B [.., r]; dx += s u A, dA += s uᵀ x, dB += s dzᵀ t.
  */
-export function loraAdd(y: Tensor, x: Tensor, a: Tensor, b: Tensor, s: number): Tensor {
+export function loraAdd(y: Tensor, x: Tensor, a: Tensor, b: Tensor, s: number, opts: LoraAddOptions = {}): Tensor {
   assertFloat('loraAdd', y, x, a, b);
   const inF = lastDim(x);
   const outF = lastDim(y);
@@ -23,8 +25,12 @@ export function loraAdd(y: Tensor, x: Tensor, a: Tensor, b: Tensor, s: number): 
   const k = kernelsFor(y, x, a, b);
   const t = Tensor.empty([M, r], x.dtype);
   k.gemm(false, true, M, r, inF, 1, x.f, a.f, 0, t.f);
-  const z = Tensor.empty(y.shape, y.dtype);
-  z.f.set(y.f);
+  let z: Tensor;
+  if (opts.inPlace) z = new Tensor(y.data, y.shape);
+  else {
+    z = Tensor.empty(y.shape, y.dtype);
+    z.f.set(y.f);
+  }
   k.gemm(false, true, M, outF, r, s, t.f, b.f, 1, z.f);
   record('loraAdd', [y, x, a, b], [z], ([dz], ctx) => {
     if (!dz) return;
