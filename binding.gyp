@@ -21,6 +21,7 @@
         "native/src/reduce.cc",
         "native/src/rmsnorm.cc",
         "native/src/rope.cc",
+        "native/src/routing.cc",
         "native/src/softmax.cc",
         "native/src/swiglu.cc",
         "native/src/thread_pool.cc",

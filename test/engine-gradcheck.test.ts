@@ -109,6 +109,16 @@ describe('gradients match finite differences (float64, js backend)', () => {
     check('takeAlongRows', (x) => ops.takeAlongRows(x!, ids([0, 2, 1, 1, 3, 0], [3, 2])), [rand64([3, 4], rng)]);
   });
 
+  it('routeTopK: probabilities, renormalised or raw gates of the true rows, null-row sums', () => {
+    // 5 tokens, 4 true + 2 null rows, top-3: random logits (no near-ties, so the choices hold under the steps)
+    for (const normalize of [true, false]) {
+      check('routeTopK', (x) => {
+        const r = ops.routeTopK(x!, { trueColumns: 4, k: 3, normalize, nullSums: true });
+        return ops.concat([ops.reshape(r.probs, [30]), r.gates, r.nullSums!], 0);
+      }, [rand64([5, 6], rng, { std: 2 })]);
+    }
+  });
+
   it('binary ops with broadcasting', () => {
     for (const name of ['add', 'sub', 'mul', 'div'] as const) {
       const f = ops[name];

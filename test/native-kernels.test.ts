@@ -599,6 +599,55 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     }
   });
 
+  it('routeTopK and its backward (top-k, null rows, ties between copied rows), one-line errors', () => {
+    for (const [T, R, N, k] of [[9, 6, 4, 3], [512, 16, 8, 3], [300, 8, 8, 2], [64, 80, 64, 8], [5, 4, 4, 4]] as const) {
+      const logits = r.f32(T * R, -2, 2);
+      // every third token's rows past N copy its first rows (the add-null-experts surgery's init): exact ties
+      for (let t = 0; t < T; t += 3) for (let c = N; c < R; c++) logits[t * R + c] = logits[t * R + (c - N) % N]!;
+      for (const normalize of [true, false]) {
+        for (const withNull of [true, false]) {
+          const run = (b: Backend) => {
+            const o = {
+              probs: new Float32Array(T * R), slotRows: new Int32Array(T * k), slotPair: new Int32Array(T * k), top1: new Int32Array(T),
+              selected: new Uint8Array(T * R), offsets: new Int32Array(N + 1), tokens: new Int32Array(T * k), gates: new Float32Array(T * k),
+              nullSums: withNull ? new Float32Array(T) : null, P: 0,
+            };
+            o.P = b.routeTopK(logits, T, R, N, k, normalize, o.probs, o.slotRows, o.slotPair, o.top1, o.selected, o.offsets, o.tokens, o.gates, o.nullSums);
+            return o;
+          };
+          const on = run(nb);
+          const oj = run(js);
+          const what = `routeTopK T=${T} R=${R} N=${N} k=${k} normalize=${normalize}`;
+          expect(on.P, what).toBe(oj.P);
+          for (const key of ['slotRows', 'slotPair', 'top1', 'selected', 'offsets', 'tokens'] as const) {
+            expect(Array.from(on[key]), `${what}: ${key}`).toEqual(Array.from(oj[key]));
+          }
+          expectClose(`${what}: probs`, on.probs, oj.probs);
+          expectClose(`${what}: gates`, on.gates.subarray(0, on.P), oj.gates.subarray(0, oj.P));
+          if (withNull) expectClose(`${what}: nullSums`, on.nullSums!, oj.nullSums!);
+          const dprobs = r.f32(T * R);
+          const dgates = r.f32(on.P);
+          const dnull = r.f32(T);
+          for (const [dp, dg, dn] of [[dprobs, dgates, dnull], [null, dgates, null], [dprobs, null, null], [null, null, dnull]] as const) {
+            // both from the native forward's outputs (the probabilities differ in the last bits, and dlogits cancels)
+            const back = (b: Backend, o: typeof on): Float32Array => {
+              const d = r.f32(T * R); // overwritten
+              b.routeTopKBackward(o.probs, o.slotRows, o.slotPair, o.gates.subarray(0, o.P), T, R, N, k, normalize, dp, dg, dn, d);
+              return d;
+            };
+            expectClose(`${what}: dlogits (dprobs ${dp ? 'yes' : 'null'}, dgates ${dg ? 'yes' : 'null'}, dnull ${dn ? 'yes' : 'null'})`, back(nb, on), back(js, on));
+          }
+        }
+      }
+    }
+    const a = new Float32Array(8);
+    const i = new Int32Array(8);
+    expect(() => nb.routeTopK(a, 2, 4, 5, 2, true, a, i, i, i, new Uint8Array(8), i, i, a, null)).toThrow(
+      /routeTopK: expected N <= R and 1 <= k <= R, got N = 5, R = 4, k = 2/);
+    expect(() => nb.routeTopKBackward(a, Int32Array.from([0, 1, 2, 3]), Int32Array.from([0, -1, 1, 2]), new Float32Array(2), 2, 4, 2, 2, true, null, null, null, a)).toThrow(
+      /routeTopKBackward: slotPair\[1\] = -1 does not match slot row 1 \(N = 2, P = 2\)/);
+  });
+
   it('adamw over small and threaded sizes, several steps', () => {
     for (const n of [1000, 100003]) {
       const p0 = r.f32(n);

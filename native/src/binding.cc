@@ -23,6 +23,7 @@
 #include "reduce.h"
 #include "rmsnorm.h"
 #include "rope.h"
+#include "routing.h"
 #include "softmax.h"
 #include "swiglu.h"
 #include "thread_pool.h"
@@ -908,6 +909,61 @@ napi_value TakeAlongRowsBackward(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// ------------------------------------------------------------------ routing
+
+// (logits, T, R, N, k, normalize, probs, slotRows, slotPair, top1, selected, offsets, tokens, gates,
+// nullSums | null) -> P
+napi_value RouteTopK(napi_env env, napi_callback_info info) {
+  Call c(env, info, "routeTopK", 15);
+  int64_t T = c.count(1, "T"), R = c.count(2, "R"), N = c.count(3, "N"), k = c.count(4, "k");
+  bool normalize = c.flag(5, "normalize");
+  if (c.ok() && (N > R || k < 1 || k > R)) c.fail("expected N <= R and 1 <= k <= R, got N = %lld, R = %lld, k = %lld", (long long)N, (long long)R, (long long)k);
+  const float* logits = c.f32(0, "logits", mul(T, R));
+  float* probs = c.f32(6, "probs", mul(T, R));
+  int32_t* slotRows = const_cast<int32_t*>(c.i32(7, "slotRows", mul(T, k)));
+  int32_t* slotPair = const_cast<int32_t*>(c.i32(8, "slotPair", mul(T, k)));
+  int32_t* top1 = const_cast<int32_t*>(c.i32(9, "top1", T));
+  uint8_t* selected = const_cast<uint8_t*>(c.u8(10, "selected", mul(T, R)));
+  int32_t* offsets = const_cast<int32_t*>(c.i32(11, "offsets", N + 1));
+  int32_t* tokens = const_cast<int32_t*>(c.i32(12, "tokens", mul(T, k)));
+  float* gates = c.f32(13, "gates", mul(T, k));
+  float* nullSums = c.is_null(14) ? nullptr : c.f32(14, "nullSums", T);
+  if (!c.ok()) return nullptr;
+  int64_t P = mt::route_top_k(logits, T, R, N, k, normalize, probs, slotRows, slotPair, top1, selected, offsets, tokens,
+                              gates, nullSums);
+  return make_number(env, (double)P);
+}
+
+// (probs, slotRows, slotPair, gates, T, R, N, k, normalize, dprobs | null, dgates | null, dnull | null, dlogits)
+napi_value RouteTopKBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "routeTopKBackward", 13);
+  int64_t T = c.count(4, "T"), R = c.count(5, "R"), N = c.count(6, "N"), k = c.count(7, "k");
+  bool normalize = c.flag(8, "normalize");
+  if (c.ok() && (N > R || k < 1 || k > R)) c.fail("expected N <= R and 1 <= k <= R, got N = %lld, R = %lld, k = %lld", (long long)N, (long long)R, (long long)k);
+  const float* probs = c.f32(0, "probs", mul(T, R));
+  const int32_t* slotRows = c.i32(1, "slotRows", mul(T, k));
+  const int32_t* slotPair = c.i32(2, "slotPair", mul(T, k));
+  const float* gates = c.f32(3, "gates", 0);
+  const int64_t P = c.length(3);
+  const float* dprobs = c.is_null(9) ? nullptr : c.f32(9, "dprobs", mul(T, R));
+  const float* dgates = c.is_null(10) ? nullptr : c.f32(10, "dgates", P);
+  const float* dnull = c.is_null(11) ? nullptr : c.f32(11, "dnull", T);
+  float* dlogits = c.f32(12, "dlogits", mul(T, R));
+  c.check_indices(slotRows, mul(T, k), R, "slotRows", "R");
+  if (c.ok()) {
+    for (int64_t s = 0; s < T * k; s++) {
+      if (slotPair[s] < -1 || slotPair[s] >= P || (slotPair[s] >= 0) != (slotRows[s] < N)) {
+        c.fail("slotPair[%lld] = %d does not match slot row %d (N = %lld, P = %lld)", (long long)s, slotPair[s],
+               slotRows[s], (long long)N, (long long)P);
+        break;
+      }
+    }
+  }
+  if (!c.ok()) return nullptr;
+  mt::route_top_k_backward(probs, slotRows, slotPair, gates, T, R, N, k, normalize, dprobs, dgates, dnull, dlogits);
+  return undefined(env);
+}
+
 // ------------------------------------------------------------------ optimizer
 
 napi_value Adamw(napi_env env, napi_callback_info info) {
@@ -1053,6 +1109,8 @@ NAPI_MODULE_INIT() {
       {"gatherRowDot", GatherRowDot},
       {"takeAlongRows", TakeAlongRows},
       {"takeAlongRowsBackward", TakeAlongRowsBackward},
+      {"routeTopK", RouteTopK},
+      {"routeTopKBackward", RouteTopKBackward},
       {"adamw", Adamw},
       {"decodeStored", DecodeStored},
       {"nf4QuantizeStored", Nf4QuantizeStored},

@@ -18,8 +18,8 @@
  * their renormalised gates, so an identity null adds to the vanilla-scale mixture, and an
  * all-null token outputs (sum of its null p) * x.
  */
-import { ops, Tensor, topkRows } from '../tensor/index.js';
-import { buildRouting } from './build-routing.js';
+import type { Tensor } from '../tensor/index.js';
+import { topKRouting } from './top-k-routing.js';
 import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
 
 export type NullMapping = 'zero' | 'identity';
@@ -40,35 +40,8 @@ export class NullExpertsRouter implements Router {
   }
 
   route(logits: Tensor, numExperts: number, _ctx: RouteContext): Routing {
-    const layout = this.layoutFor(numExperts);
-    const T = logits.shape[0]!;
-    const N = numExperts;
-    const probs = ops.softmax(logits);
-    const { indices, k } = topkRows(probs.f, T, layout.rows, this.k);
-    const F = probs.dtype === 'float64' ? Float64Array : Float32Array;
-    const trueMask = new F(T * k);
-    // 1 for a token whose top-k holds no true expert: its denominator becomes 1 instead of 0
-    const noTrue = new F(T);
-    for (let t = 0; t < T; t++) {
-      let any = false;
-      for (let j = 0; j < k; j++) {
-        if (indices[t * k + j]! < N) {
-          trueMask[t * k + j] = 1;
-          any = true;
-        }
-      }
-      if (!any) noTrue[t] = 1;
-    }
-    const picked = ops.takeAlongRows(probs, new Tensor(indices, [T, k]));
-    const truePicked = ops.mul(picked, new Tensor(trueMask, [T, k]));
-    const denom = ops.add(ops.sum(truePicked, 1, true), new Tensor(noTrue, [T, 1]));
-    const trueGates = ops.div(truePicked, denom);
-    let slotGates = trueGates;
-    if (this.mapping === 'identity') {
-      const nullMask = new F(T * k);
-      for (let i = 0; i < T * k; i++) nullMask[i] = 1 - trueMask[i]!;
-      slotGates = ops.add(trueGates, ops.mul(picked, new Tensor(nullMask, [T, k])));
-    }
-    return buildRouting({ logits, probs, layout, kmax: k, slotRows: indices, slotGates, identityNulls: this.mapping === 'identity' });
+    // p = softmax over all N + m rows, top-k over them; true gates renormalised over the chosen
+    // true rows (a token with none gets denominator 1); identity nulls add their raw p times x
+    return topKRouting(logits, this.layoutFor(numExperts), { k: this.k, normalize: true, identityNulls: this.mapping === 'identity' });
   }
 }

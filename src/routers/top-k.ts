@@ -5,8 +5,8 @@
  * lower expert index; a k larger than the number of experts selects them all (our choice: no
  * family's config asks for it).
  */
-import { ops, Tensor, topkRows } from '../tensor/index.js';
-import { buildRouting } from './build-routing.js';
+import type { Tensor } from '../tensor/index.js';
+import { topKRouting } from './top-k-routing.js';
 import type { RouteContext, Router, RouterLayout, Routing, RouterSpec } from './router.js';
 
 export function plainLayout(numExperts: number): RouterLayout {
@@ -28,13 +28,6 @@ export class TopKRouter implements Router {
   }
 
   route(logits: Tensor, numExperts: number, _ctx: RouteContext): Routing {
-    const layout = this.layoutFor(numExperts);
-    const T = logits.shape[0]!;
-    const probs = ops.softmax(logits);
-    const { indices, k } = topkRows(probs.f, T, layout.rows, this.k);
-    const idx = new Tensor(indices, [T, k]);
-    const picked = ops.takeAlongRows(probs, idx);
-    const gates = this.normalize ? ops.div(picked, ops.sum(picked, 1, true)) : picked;
-    return buildRouting({ logits, probs, layout, kmax: k, slotRows: indices, slotGates: gates });
+    return topKRouting(logits, this.layoutFor(numExperts), { k: this.k, normalize: this.normalize });
   }
 }

@@ -132,6 +132,30 @@ export interface Backend {
   /** Accumulates: dx[r, idx[r, j]] += dy[r, j]. */
   takeAlongRowsBackward(dy: FloatArray, idx: Int32Array, rows: number, cols: number, k: number, dx: FloatArray): void;
 
+  // ---------------------------------------------------------------- routing (top-k MoE routers)
+  /**
+   * The router step of a top-k MoE layer in one call. logits [T, R]: rows [0, N) are true experts,
+   * rows [N, R) cost nothing (AdaMoE null experts). Writes probs = softmax(logits); slotRows [T, k],
+   * each token's k largest probabilities in descending order (ties: lower row; 1 <= k <= R);
+   * top1 [T] (largest, first on ties); selected [T, R] (1 for the chosen rows); offsets [N + 1]
+   * and, for the P = offsets[N] (token, true expert) pairs grouped by expert (tokens ascending
+   * within an expert), tokens [P] and gates [P]; slotPair [T, k] (pair of each slot, -1 for a null
+   * row). A pair's gate is its probability, divided when `normalize` by the sum of the token's
+   * chosen true probabilities (rounded to the data's float type; 1 when it chose none). nullSums,
+   * when given, gets each token's summed probability of its chosen null rows. tokens and gates
+   * need room for T * k. Returns P.
+   */
+  routeTopK(logits: FloatArray, T: number, R: number, N: number, k: number, normalize: boolean, probs: FloatArray,
+    slotRows: Int32Array, slotPair: Int32Array, top1: Int32Array, selected: Uint8Array, offsets: Int32Array,
+    tokens: Int32Array, gates: FloatArray, nullSums: FloatArray | null): number;
+  /**
+   * Overwrites dlogits [T, R] with the gradient of routeTopK's outputs: dprobs [T, R], dgates [P]
+   * and dnull [T], any of them null (no gradient).
+   */
+  routeTopKBackward(probs: FloatArray, slotRows: Int32Array, slotPair: Int32Array, gates: FloatArray, T: number,
+    R: number, N: number, k: number, normalize: boolean, dprobs: FloatArray | null, dgates: FloatArray | null,
+    dnull: FloatArray | null, dlogits: FloatArray): void;
+
   // ---------------------------------------------------------------- optimizer
   /**
    * AdamW in place over n elements (decoupled weight decay, as torch.optim.AdamW):

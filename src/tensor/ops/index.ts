@@ -15,6 +15,7 @@ export { swiglu } from './swiglu.js';
 export { softmax, logSoftmax } from './softmax.js';
 export { crossEntropy, type CrossEntropyOptions } from './cross-entropy.js';
 export { gatherRows, scatterAddRows, takeAlongRows } from './indexing.js';
+export { routeTopK, type TopKRoute, type TopKRouteOptions } from './route-top-k.js';
 export { add, sub, mul, div, neg, exp, log, sqrt, rsqrt, square, abs, silu, sigmoid, relu, tanh, scale } from './elementwise.js';
 export { sum, mean, maxAlong, sumToShape } from './reduce.js';
 export { reshape } from './reshape.js';
@@ -24,7 +25,7 @@ export { clamp } from './clamp.js';
 
 export const OP_NAMES = [
   'linear', 'matmul', 'groupedLinear', 'loraAdd', 'groupedLoraAdd', 'embedding', 'rmsnorm', 'rope', 'attention', 'swiglu', 'softmax', 'logSoftmax',
-  'crossEntropy', 'gatherRows', 'scatterAddRows', 'takeAlongRows', 'add', 'sub', 'mul', 'div', 'neg', 'exp',
+  'crossEntropy', 'gatherRows', 'scatterAddRows', 'takeAlongRows', 'routeTopK', 'add', 'sub', 'mul', 'div', 'neg', 'exp',
   'log', 'sqrt', 'rsqrt', 'square', 'abs', 'silu', 'sigmoid', 'relu', 'tanh', 'scale', 'sum', 'mean', 'reshape',
   'concat', 'slice', 'dropout', 'clamp',
 ] as const;

@@ -12,6 +12,7 @@ import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm.js';
 import { logSoftmaxBackward, logSoftmaxForward, softmaxBackward, softmaxForward } from './softmax.js';
 import { gatherRowDot, gatherRows, scatterAddRows, takeAlongRows, takeAlongRowsBackward } from './indexing.js';
+import { routeTopK, routeTopKBackward } from './routing.js';
 
 export const jsBackend: Backend = {
   name: 'js',
@@ -104,6 +105,8 @@ export const jsBackend: Backend = {
   gatherRowDot,
   takeAlongRows,
   takeAlongRowsBackward,
+  routeTopK,
+  routeTopKBackward,
   adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gradScale) {
     const decay = 1 - lr * wd;
     for (let i = 0; i < n; i++) {

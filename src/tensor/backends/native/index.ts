@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Backend, BinaryOp, FloatArray, ReduceOp, UnaryOp } from '../../backend.js';
+import { jsBackend } from '../js/index.js';
 
 /** The functions the addon exports (native/src/binding.cc). */
 interface NativeAddon {
@@ -53,6 +54,9 @@ interface NativeAddon {
   nf4QuantizeStored?: NonNullable<Backend['nf4QuantizeStored']>;
   nf4QuantizeScales?: NonNullable<Backend['nf4QuantizeScales']>;
   nf4QuantizeIsa?: NonNullable<Backend['nf4QuantizeIsa']>;
+  // required of the Backend; an addon built before them runs the js reference kernels instead
+  routeTopK?: Backend['routeTopK'];
+  routeTopKBackward?: Backend['routeTopKBackward'];
 }
 
 const KERNELS = [
@@ -263,6 +267,8 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       eps: number, wd: number, bc1: number, bc2: number, gradScale: number): void {
       a.adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gradScale);
     },
+    routeTopK: typeof a.routeTopK === 'function' ? a.routeTopK.bind(a) : jsBackend.routeTopK,
+    routeTopKBackward: typeof a.routeTopKBackward === 'function' ? a.routeTopKBackward.bind(a) : jsBackend.routeTopKBackward,
   };
   const nf4 = a.nf4Gemm;
   if (typeof nf4 === 'function') {
