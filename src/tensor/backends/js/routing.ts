@@ -6,7 +6,7 @@
  */
 import type { FloatArray } from '../../backend.js';
 import { softmaxForward } from './softmax.js';
-import { topkRows } from '../../topk.js';
+import { topkRows } from './top-k.js';
 
 function roundingOf(a: FloatArray): (x: number) => number {
   return a instanceof Float32Array ? Math.fround : (x: number): number => x;
