@@ -15,6 +15,7 @@ import { loadModel } from '../src/models/load.js';
 import { loadModelQuantized } from '../src/quant/index.js';
 import { noGrad, ops, Tensor, withScope } from '../src/tensor/index.js';
 import type { CausalLM } from '../src/models/causal-lm.js';
+import { runCliJson } from './helpers/cli.js';
 import { python5, repoRoot } from './helpers/python.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
 
@@ -142,6 +143,13 @@ describe('FP8 checkpoints made from transformers models', () => {
       // every block is whole; DeepSeek-V3's kv_a_proj_with_mqa [20, 32] has a partial row block here (as [576, 7168]
       // has with 128 x 128 in the real checkpoint), so only Qwen3 is compared with transformers' own FP8 loading
       if (name === 'qwen3') expect(Math.abs(ours - r.nll!) / r.nll!).toBeLessThan(1e-6);
+      // info reads headers only: parameters as the float model's, the float8 tensors and their block named
+      const info = runCliJson<{ parameters: { total: number }; dtypes: Record<string, number>; fp8_block: number[] | null }>(['info', '--model', dir, '--json']);
+      const infoFloat = runCliJson<{ parameters: { total: number }; fp8_block: number[] | null }>(['info', '--model', `${dir}-dequantised`, '--json']);
+      expect(info.parameters.total).toBe(infoFloat.parameters.total);
+      expect(info.dtypes['F8_E4M3']).toBe(r.fp8_tensors);
+      expect(info.fp8_block).toEqual([16, 8]);
+      expect(infoFloat.fp8_block).toBeNull();
       const q8 = loadModelQuantized(dir);
       const qf = loadModelQuantized(`${dir}-dequantised`);
       expect(nllOf(q8.model, r.ids)).toBe(nllOf(qf.model, r.ids));

@@ -67,6 +67,8 @@ export interface ModelInfo {
   extensions: string[];
   /** 4-bit (NF4) weights: how many, their logical parameters, and the bytes their packed tensors take; null for a float model. */
   packed: { weights: number; parameters: number; bytes: number } | null;
+  /** Fine-grained FP8 (config quant_method "fp8"): the [rows, columns] block of the float8 weights' scales, read dequantised; else null. */
+  fp8Block: readonly [number, number] | null;
 }
 
 export function expertInfo(config: ModelConfig): ExpertInfo | null {
@@ -147,6 +149,7 @@ export function inspectModel(dir: string): ModelInfo {
       tensors: names.length,
       extensions: Object.keys(config.extensions),
       packed,
+      fp8Block: ckpt.fp8Block,
     };
   } finally {
     ckpt.close();

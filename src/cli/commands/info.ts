@@ -56,6 +56,7 @@ export function infoJson(info: ModelInfo, backend: string, threads: number): Rec
     tensors: info.tensors,
     extensions: info.extensions,
     packed_4bit: info.packed ? { weights: info.packed.weights, parameters: info.packed.parameters, bytes: info.packed.bytes } : null,
+    fp8_block: info.fp8Block,
     backend,
     backend_threads: threads,
   };
@@ -79,7 +80,7 @@ function printInfo(info: ModelInfo, backend: string, threads: number): void {
   rows.push(['parameters', `${thousands(p.total)} total, ${thousands(p.activePerToken)} active per token`]);
   rows.push(['', `(${p.activeBasis})`]);
   if (e) rows.push(['', `experts ${thousands(p.expert)}${p.shared ? `, shared experts ${thousands(p.shared)}` : ''}, routers ${thousands(p.router)}, embeddings ${thousands(p.embedding)}, other ${thousands(p.other)}`]);
-  rows.push(['storage', `${Object.entries(info.dtypes).map(([d, n]) => `${d} x ${n}`).join(', ')} tensors; ${thousands(info.checkpointBytes)} bytes of tensor data in ${info.files.length} file(s) (${thousands(info.fileBytes)} bytes on disk)`]);
+  rows.push(['storage', `${Object.entries(info.dtypes).map(([d, n]) => `${d} x ${n}`).join(', ')} tensors; ${thousands(info.checkpointBytes)} bytes of tensor data in ${info.files.length} file(s) (${thousands(info.fileBytes)} bytes on disk)${info.fp8Block ? `; float8 weights with ${info.fp8Block[0]} x ${info.fp8Block[1]} block scales, read dequantised` : ''}`]);
   if (info.packed) rows.push(['4-bit', `${info.packed.weights} NF4 weights: ${thousands(info.packed.parameters)} parameters packed into ${thousands(info.packed.bytes)} bytes (${(info.packed.bytes / info.packed.parameters).toFixed(3)} bytes per parameter)`]);
   if (info.extensions.length) rows.push(['moe_tune keys', info.extensions.join(', ')]);
   rows.push(['backend', `${backend} (${threads} thread${threads === 1 ? '' : 's'})`]);
