@@ -599,7 +599,7 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     }
   });
 
-  it('routeTopK and its backward (top-k, null rows, ties between copied rows), one-line errors', () => {
+  it('routeTopK and its backward (top-k, null rows, ties between copied rows, a NaN row), one-line errors', () => {
     for (const [T, R, N, k] of [[9, 6, 4, 3], [512, 16, 8, 3], [300, 8, 8, 2], [64, 80, 64, 8], [5, 4, 4, 4]] as const) {
       const logits = r.f32(T * R, -2, 2);
       // every third token's rows past N copy its first rows (the add-null-experts surgery's init): exact ties
@@ -639,6 +639,21 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
           }
         }
       }
+    }
+    {
+      // a token with a NaN logit takes the insertion path (the branch-free one assumes none): the same choices as js
+      const [T, R, N, k] = [3, 6, 4, 3];
+      const logits = r.f32(T * R, -2, 2);
+      logits[R + 2] = NaN;
+      const choices = (b: Backend) => {
+        const sr = new Int32Array(T * k);
+        const top1 = new Int32Array(T);
+        const sel = new Uint8Array(T * R);
+        const f = new Float32Array(T * R + T * k);
+        b.routeTopK(logits, T, R, N, k, true, f.subarray(0, T * R), sr, new Int32Array(T * k), top1, sel, new Int32Array(N + 1), new Int32Array(T * k), f.subarray(T * R), null);
+        return [Array.from(sr), Array.from(top1), Array.from(sel)];
+      };
+      expect(choices(nb)).toEqual(choices(js));
     }
     const a = new Float32Array(8);
     const i = new Int32Array(8);

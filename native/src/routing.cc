@@ -27,16 +27,39 @@ inline void top_k_row(const float* p, int64_t R, int64_t k, int32_t* idx) {
   }
 }
 
+// The same choice for a short row without NaN (probabilities >= 0), without branches on the values
+// (the insertion above mispredicts several times per token on fresh router output): row c goes to
+// slot rank(c) = #{larger} + #{equal and before c}, its place in the stable descending order, when
+// that is below k. Fixed-length loops over the row padded with -1, so they vectorise.
+template <int W>
+inline void top_k_short(const float* p, int64_t R, int64_t k, int32_t* idx) {
+  alignas(64) float q[W];
+  for (int o = 0; o < W; o++) q[o] = o < R ? p[o] : -1.0f;
+  int32_t slot[W + 1];  // slot[k] takes every row ranked k or later
+  for (int64_t c = 0; c < R; c++) {
+    const float v = q[c];
+    int32_t rank = 0;
+    for (int o = 0; o < W; o++) rank += (int32_t)((q[o] > v) | ((q[o] == v) & (o < c)));
+    slot[rank < k ? rank : k] = (int32_t)c;
+  }
+  for (int64_t j = 0; j < k; j++) idx[j] = slot[j];
+}
+
+inline bool has_nan(const float* p, int64_t R) {
+  bool nan = false;
+  for (int64_t c = 0; c < R; c++) nan |= p[c] != p[c];
+  return nan;
+}
+
 // The gate denominator of one token: its chosen true probabilities summed in double and rounded to
 // float (as a float32 sum over the slots), or 1 when it chose none.
 inline float denominator(const float* p, const int32_t* idx, int64_t k, int64_t N) {
   double s = 0.0;
   bool any = false;
   for (int64_t j = 0; j < k; j++) {
-    if (idx[j] < N) {
-      s += (double)p[idx[j]];
-      any = true;
-    }
+    const bool tr = idx[j] < N;
+    s += tr ? (double)p[idx[j]] : 0.0;
+    any |= tr;
   }
   return any ? (float)s : 1.0f;
 }
@@ -53,46 +76,56 @@ int64_t route_top_k(const float* logits, int64_t T, int64_t R, int64_t N, int64_
     for (int64_t t = b; t < e; t++) {
       const float* p = probs + t * R;
       int32_t* idx = slot_rows + t * k;
-      top_k_row(p, R, k, idx);
-      int32_t a = -1;
-      float best = 0.0f;
-      for (int64_t c = 0; c < R; c++) {
-        if (a < 0 || p[c] > best) {
-          best = p[c];
-          a = (int32_t)c;
+      if (R <= 32 && !has_nan(p, R)) {
+        if (R <= 16)
+          top_k_short<16>(p, R, k, idx);
+        else
+          top_k_short<32>(p, R, k, idx);
+        top1[t] = idx[0];  // rank 0: the largest, first on ties
+      } else {
+        top_k_row(p, R, k, idx);
+        int32_t a = -1;
+        float best = 0.0f;
+        for (int64_t c = 0; c < R; c++) {
+          if (a < 0 || p[c] > best) {
+            best = p[c];
+            a = (int32_t)c;
+          }
         }
+        top1[t] = a;
       }
-      top1[t] = a;
       uint8_t* sel = selected + t * R;
       std::memset(sel, 0, (size_t)R);
       for (int64_t j = 0; j < k; j++) sel[idx[j]] = 1;
       if (null_sums) {
         double s = 0.0;
-        for (int64_t j = 0; j < k; j++)
-          if (idx[j] >= N) s += (double)p[idx[j]];
+        for (int64_t j = 0; j < k; j++) s += idx[j] >= N ? (double)p[idx[j]] : 0.0;
         null_sums[t] = (float)s;
       }
     }
   });
-  // counting sort of the pairs by expert, tokens ascending within an expert
-  for (int64_t s = 0; s < T * k; s++)
-    if (slot_rows[s] < N) offsets[slot_rows[s] + 1]++;
-  for (int64_t e = 0; e < N; e++) offsets[e + 1] += offsets[e];
-  std::vector<int32_t> next(offsets, offsets + N);
+  // counting sort of the pairs by expert, tokens ascending within an expert; null slots count and
+  // write into a spare slot N (no branch on which slots are null)
+  std::vector<int32_t> next((size_t)N + 1, 0);
+  for (int64_t s = 0; s < T * k; s++) next[slot_rows[s] < N ? slot_rows[s] : N]++;
+  for (int64_t e = 0; e < N; e++) offsets[e + 1] = offsets[e] + next[e];
+  for (int64_t e = 0; e < N; e++) next[e] = offsets[e];
+  next[N] = 0;
+  int32_t spareToken;
+  float spareGate;
   for (int64_t t = 0; t < T; t++) {
     const float* p = probs + t * R;
     const int32_t* idx = slot_rows + t * k;
     const float denom = normalize ? denominator(p, idx, k, N) : 1.0f;
     for (int64_t j = 0; j < k; j++) {
       const int32_t r = idx[j];
-      if (r >= N) {
-        slot_pair[t * k + j] = -1;
-        continue;
-      }
-      const int32_t q = next[r]++;
-      tokens[q] = (int32_t)t;
-      gates[q] = normalize ? p[r] / denom : p[r];
-      slot_pair[t * k + j] = q;
+      const bool tr = r < N;
+      const int64_t e = tr ? r : N;
+      const int32_t q = next[e];
+      next[e] = q + (int32_t)tr;
+      *(tr ? tokens + q : &spareToken) = (int32_t)t;
+      *(tr ? gates + q : &spareGate) = normalize ? p[r] / denom : p[r];
+      slot_pair[t * k + j] = tr ? q : -1;
     }
   }
   return offsets[N];
