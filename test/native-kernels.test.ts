@@ -553,7 +553,7 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     }
   });
 
-  it('gatherRows, scatterAddRows (duplicates, with and without weights), gatherRowDot', () => {
+  it('gatherRows, scatterAddRows and scatterRows (duplicates, with and without weights), gatherRowDot', () => {
     for (const [srcRows, n, dim] of [[50, 80, 33], [8, 1024, 256], [3, 5, 1]] as const) {
       const src = r.f32(srcRows * dim);
       const idx = r.ints(n, srcRows);
@@ -571,6 +571,18 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
         nb.scatterAddRows(rowsSrc, idx, weights, n, dim, sn);
         js.scatterAddRows(rowsSrc, idx, weights, n, dim, sj);
         expectClose(`scatterAddRows ${n}x${dim} w=${weights ? 'yes' : 'null'}`, sn, sj);
+      }
+      for (const weights of [w, null]) {
+        // the combine without a zeroing pass: bit for bit scatterAddRows onto zeros, rows nobody names are 0
+        const garbage = (): Float32Array => r.f32(srcRows * dim, 5, 9);
+        const sn = garbage();
+        const sj = garbage();
+        const zeroed = new Float32Array(srcRows * dim);
+        nb.scatterRows(rowsSrc, idx, weights, n, dim, srcRows, sn);
+        js.scatterRows(rowsSrc, idx, weights, n, dim, srcRows, sj);
+        nb.scatterAddRows(rowsSrc, idx, weights, n, dim, zeroed);
+        expect(Array.from(sn), `scatterRows ${n}x${dim} == scatterAddRows onto zeros`).toEqual(Array.from(zeroed));
+        expectClose(`scatterRows ${n}x${dim} w=${weights ? 'yes' : 'null'}`, sn, sj);
       }
       const dn = new Float32Array(n);
       const dj = new Float32Array(n);

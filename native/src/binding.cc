@@ -872,6 +872,20 @@ napi_value ScatterAddRows(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// (src, idx, w | null, n, dim, rows, out)
+napi_value ScatterRows(napi_env env, napi_callback_info info) {
+  Call c(env, info, "scatterRows", 7);
+  int64_t n = c.count(3, "n"), dim = c.count(4, "dim"), rows = c.count(5, "rows");
+  const float* src = c.f32(0, "src", mul(n, dim));
+  const int32_t* idx = c.i32(1, "idx", n);
+  const float* w = c.is_null(2) ? nullptr : c.f32(2, "w", n);
+  float* out = c.f32(6, "out", mul(rows, dim));
+  c.check_indices(idx, n, rows, "idx", "rows");
+  if (!c.ok()) return nullptr;
+  mt::scatter_rows(src, idx, w, n, dim, rows, out);
+  return undefined(env);
+}
+
 napi_value GatherRowDot(napi_env env, napi_callback_info info) {
   Call c(env, info, "gatherRowDot", 6);
   int64_t n = c.count(3, "n"), dim = c.count(4, "dim");
@@ -1106,6 +1120,7 @@ NAPI_MODULE_INIT() {
       {"crossEntropyBackward", CrossEntropyBackward},
       {"gatherRows", GatherRows},
       {"scatterAddRows", ScatterAddRows},
+      {"scatterRows", ScatterRows},
       {"gatherRowDot", GatherRowDot},
       {"takeAlongRows", TakeAlongRows},
       {"takeAlongRowsBackward", TakeAlongRowsBackward},

@@ -1,6 +1,7 @@
 #include "indexing.h"
 
 #include <cstring>
+#include <vector>
 
 #include "simd.h"
 #include "thread_pool.h"
@@ -33,6 +34,46 @@ void scatter_add_rows(const float* src, const int32_t* idx, const float* w, int6
         for (int64_t j = 0; j < wcols; j++) o[j] = (float)((double)o[j] + wi * (double)s[j]);
       } else {
         map2(s, o, o, wcols, [](auto sv, auto ov) { return ov + sv; });
+      }
+    }
+  });
+}
+
+void scatter_rows(const float* src, const int32_t* idx, const float* w, int64_t n, int64_t dim, int64_t rows, float* out) {
+  if (rows <= 0) return;
+  // the sources of each row, in order of i (counting sort)
+  std::vector<int64_t> start((size_t)rows + 1, 0);
+  for (int64_t i = 0; i < n; i++) start[(size_t)idx[i] + 1]++;
+  for (int64_t r = 0; r < rows; r++) start[r + 1] += start[r];
+  std::vector<int32_t> order((size_t)n);
+  {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (int64_t i = 0; i < n; i++) order[next[idx[i]]++] = (int32_t)i;
+  }
+  parallel_for(rows, kGrain / (dim > 0 ? dim : 1) + 1, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r++) {
+      float* o = out + r * dim;
+      const int64_t s0 = start[r], s1 = start[r + 1];
+      if (s0 == s1) {
+        std::memset(o, 0, sizeof(float) * (size_t)dim);
+        continue;
+      }
+      // the first source onto 0 (0 + x, as scatter_add_rows onto zeros: -0 becomes +0), then the rest
+      const float* s = src + (int64_t)order[s0] * dim;
+      if (w) {
+        const double wi = w[order[s0]];
+        for (int64_t j = 0; j < dim; j++) o[j] = (float)(0.0 + wi * (double)s[j]);
+      } else {
+        for (int64_t j = 0; j < dim; j++) o[j] = 0.0f + s[j];
+      }
+      for (int64_t q = s0 + 1; q < s1; q++) {
+        s = src + (int64_t)order[q] * dim;
+        if (w) {
+          const double wi = w[order[q]];
+          for (int64_t j = 0; j < dim; j++) o[j] = (float)((double)o[j] + wi * (double)s[j]);
+        } else {
+          map2(s, o, o, dim, [](auto sv, auto ov) { return ov + sv; });
+        }
       }
     }
   });

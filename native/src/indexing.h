@@ -15,6 +15,13 @@ void gather_rows(const float* src, const int32_t* idx, int64_t n, int64_t dim, f
  */
 void scatter_add_rows(const float* src, const int32_t* idx, const float* w, int64_t n, int64_t dim, float* out);
 
+/**
+ * scatter_add_rows onto out [rows, dim] as if it were zero, without the zeroing pass: each row is
+ * the sum of its sources in order of i (the same roundings as scatter_add_rows onto zeros), rows no
+ * index names are 0. Threads split the rows (each written once).
+ */
+void scatter_rows(const float* src, const int32_t* idx, const float* w, int64_t n, int64_t dim, int64_t rows, float* out);
+
 /** out[i] = dot(a[idx[i], :], b[i, :]) (summed in double). */
 void gather_row_dot(const float* a, const int32_t* idx, const float* b, int64_t n, int64_t dim, float* out);
 

@@ -125,6 +125,12 @@ export interface Backend {
    * add up; implementations must not race on them.
    */
   scatterAddRows(src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, out: FloatArray): void;
+  /**
+   * scatterAddRows onto out [rows, dim] as if it held zeros, without reading or zeroing it first:
+   * out[r, :] = sum over i with idx[i] == r, in order of i, of w[i] * src[i, :] (the same roundings
+   * as scatterAddRows onto zeros), 0 for rows no index names (the MoE combine, a gather's backward).
+   */
+  scatterRows(src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, rows: number, out: FloatArray): void;
   /** out[i] = dot(a[idx[i], :], b[i, :]) for i < n (gradient of the combine weights). */
   gatherRowDot(a: FloatArray, idx: Int32Array, b: FloatArray, n: number, dim: number, out: FloatArray): void;
   /** out[r, j] = x[r, idx[r, j]] for x [rows, cols], idx [rows, k]. */

@@ -25,8 +25,8 @@ export function gatherRows(x: Tensor, idx: Tensor | Int32Array): Tensor {
     if (!dy) return;
     const t = ctx.target(0);
     if (!t) return;
-    if (t.beta === 0) k.fill(t.data, 0, x.size);
-    k.scatterAddRows(dy.f, ix, null, ix.length, D, t.data);
+    if (t.beta === 0) k.scatterRows(dy.f, ix, null, ix.length, D, x.rank === 0 ? 1 : R, t.data);
+    else k.scatterAddRows(dy.f, ix, null, ix.length, D, t.data);
   });
   return out;
 }
@@ -45,8 +45,8 @@ export function scatterAddRows(src: Tensor, idx: Tensor | Int32Array, rows: numb
   checkIndex('scatterAddRows', ix, rows);
   const dim = src.rank === 1 ? 1 : src.shape.slice(1).reduce((a, b) => a * b, 1);
   const k = kernelsFor(src, weights);
-  const out = Tensor.zeros([rows, ...src.shape.slice(1)], src.dtype);
-  k.scatterAddRows(src.f, ix, weights ? weights.f : null, n, dim, out.f);
+  const out = Tensor.empty([rows, ...src.shape.slice(1)], src.dtype);
+  k.scatterRows(src.f, ix, weights ? weights.f : null, n, dim, rows, out.f);
   const inputs = weights ? [src, weights] : [src];
   record('scatterAddRows', inputs, [out], ([dy], ctx) => {
     if (!dy) return;

@@ -18,6 +18,12 @@ export function scatterAddRows(src: FloatArray, idx: Int32Array, w: FloatArray |
   }
 }
 
+export function scatterRows(src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number,
+  rows: number, out: FloatArray): void {
+  out.fill(0, 0, rows * dim);
+  scatterAddRows(src, idx, w, n, dim, out);
+}
+
 export function gatherRowDot(a: FloatArray, idx: Int32Array, b: FloatArray, n: number, dim: number,
   out: FloatArray): void {
   for (let i = 0; i < n; i++) {

@@ -56,6 +56,7 @@ interface NativeAddon {
   nf4QuantizeIsa?: NonNullable<Backend['nf4QuantizeIsa']>;
   // required of the Backend; an addon built before them runs the js reference kernels instead
   routeTopK?: Backend['routeTopK'];
+  scatterRows?: Backend['scatterRows'];
   routeTopKBackward?: Backend['routeTopKBackward'];
 }
 
@@ -267,6 +268,12 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       eps: number, wd: number, bc1: number, bc2: number, gradScale: number): void {
       a.adamw(p, g, m, v, n, lr, b1, b2, eps, wd, bc1, bc2, gradScale);
     },
+    // an addon without scatterRows: zero the rows, then scatterAddRows (the same sums)
+    scatterRows: typeof a.scatterRows === 'function' ? a.scatterRows.bind(a)
+      : (src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, rows: number, out: FloatArray): void => {
+        a.fill(out, 0, rows * dim);
+        a.scatterAddRows(src, idx, w, n, dim, out);
+      },
     routeTopK: typeof a.routeTopK === 'function' ? a.routeTopK.bind(a) : jsBackend.routeTopK,
     routeTopKBackward: typeof a.routeTopKBackward === 'function' ? a.routeTopKBackward.bind(a) : jsBackend.routeTopKBackward,
   };
