@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCheckpoint, type TensorToWrite } from '../src/io/index.js';
 import { applyLora } from '../src/lora/index.js';
-import { loadModelQuantized } from '../src/quant/index.js';
+import { bf16Sites, loadModelQuantized } from '../src/quant/index.js';
 import { getBackend, Rng } from '../src/tensor/index.js';
 import type { TrainBatchSource } from '../src/train/data-source.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -124,7 +124,7 @@ function cpuSeconds(from: NodeJS.CpuUsage): number {
 function childLoad(dir: string): Record<string, number> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const q = loadModelQuantized(dir);
+  const q = loadModelQuantized(dir, { bf16Frozen: ['lm_head'] });
   const s = (performance.now() - t0) / 1000;
   return {
     load_s: s, load_cpu_s: cpuSeconds(c0), peak_rss_mib: peakRssMiB(), quantized_params: q.stats.quantizedParams,
@@ -152,7 +152,9 @@ function randomBatches(vocab: number, seqLen: number): TrainBatchSource {
 
 function childTrain(dir: string, steps: number, seqLen: number): Record<string, unknown> {
   const t0 = performance.now();
-  const { model } = loadModelQuantized(dir);
+  // the frozen head stays in the checkpoint's bf16, as QLoRA keeps it (exact; half the bytes)
+  const { model } = loadModelQuantized(dir, { bf16Frozen: ['lm_head'] });
+  const bf16 = bf16Sites(model).map((s) => s.path);
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = peakRssMiB();
   applyLora(model, { targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'w1', 'w2', 'w3'], r: 8, alpha: 16, seed: 1 });
@@ -180,7 +182,7 @@ function childTrain(dir: string, steps: number, seqLen: number): Record<string, 
   const timed = stepMs.slice(1);
   const best = Math.min(...timed);
   return {
-    expert_path: perExpert ? 'one expert at a time' : 'grouped', load_s: loadS, rss_after_load_mib: rssAfterLoad, peak_rss_mib: peakRssMiB(), seq_len: seqLen, step_ms: stepMs, step_cpu_s: stepCpu,
+    expert_path: perExpert ? 'one expert at a time' : 'grouped', bf16_layers: bf16, load_s: loadS, rss_after_load_mib: rssAfterLoad, peak_rss_mib: peakRssMiB(), seq_len: seqLen, step_ms: stepMs, step_cpu_s: stepCpu,
     tokens_per_s_best: seqLen / (best / 1000), tokens_per_s_mean: (seqLen * timed.length) / (timed.reduce((a, b) => a + b, 0) / 1000),
     losses,
   };

@@ -5,7 +5,7 @@
  * not) tensor by tensor: each targeted linear weight is read into ONE scratch buffer (sized for the
  * largest tensor), quantised, and the float values are overwritten by the next tensor. Peak memory
  * is therefore the 4-bit weights + the float parameters that stay float (norms, embeddings, gates,
- * head) + one tensor. How: the model builder asks a WeightSource for every parameter; for a
+ * head; `bf16Frozen` layers as their stored bf16 bits) + one tensor. How: the model builder asks a WeightSource for every parameter; for a
  * quantised weight we hand it a placeholder that views the scratch buffer, and once the tree is
  * built every such Linear is swapped for an Nf4Linear (the placeholders are then unreachable).
  * A directory written by `saveQuantizedModel` (config.json has `quantization_config`) is loaded
@@ -27,14 +27,23 @@ import { checkpointSource, loadModelConfig, requireAllUsed } from '../models/loa
 import { modelDirFiles } from '../models/save.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Tensor } from '../tensor/index.js';
+import { Bf16Linear } from './bf16-linear.js';
 import { Nf4Linear } from './nf4-linear.js';
 import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4Js, quantizeNf4Stored, type Nf4Weight } from './nf4.js';
 import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
-import { isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
+import { bf16Sites, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
-export interface LoadQuantizedOptions extends QuantizeModelOptions, BuildOptions {}
+export interface LoadQuantizedOptions extends QuantizeModelOptions, BuildOptions {
+  /**
+   * Linear modules not quantised that stay frozen in the checkpoint's bfloat16 (module paths, e.g.
+   * ['lm_head']), as QLoRA keeps them in its 16-bit compute dtype: each becomes a Bf16Linear read
+   * straight from the stored bits (no float32 copy; half the memory). Only bias-free layers stored
+   * as BF16; others load as float. Such a layer cannot train (its weight is not a parameter).
+   */
+  bf16Frozen?: readonly string[];
+}
 
 export interface LoadedQuantizedModel {
   model: CausalLM;
@@ -87,6 +96,7 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
     let scratchBuf: Float32Array | null = null;
     const scratch = (): Float32Array => (scratchBuf ??= new Float32Array(maxNumel));
     const quantized = new Map<string, Nf4Weight>();
+    const half = new Map<string, { bits: Uint16Array; shape: readonly [number, number] }>();
     const quant = { doubleQuant: opts.doubleQuant ?? true, blockSize: opts.blockSize ?? NF4_BLOCK_SIZE, nestedBlockSize: NESTED_BLOCK_SIZE };
 
     const source: WeightSource = {
@@ -122,6 +132,14 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
           quantized.set(modulePath, q);
           return Tensor.param(buf, shape, name);
         }
+        if (!prequantized && opts.bf16Frozen?.includes(modulePath) && isLinearWeight(name, kind) && shape.length === 2
+          && ckpt.has(name) && ckpt.dtypeOf(name) === 'BF16' && !ckpt.has(`${modulePath}.bias`)) {
+          const raw = ckpt.readRaw(name);
+          if (raw.byteLength !== numel * 2) throw new Error(`${ckpt.info(name).file}: tensor '${name}' has ${raw.byteLength} bytes, expected ${numel * 2} for [${shape.join(', ')}] BF16`);
+          half.set(modulePath, { bits: new Uint16Array(raw.buffer, raw.byteOffset, numel), shape: [shape[0]!, shape[1]!] });
+          used.add(name);
+          return Tensor.param(scratch().subarray(0, numel), shape, name);
+        }
         return plain.get(name, shape, kind);
       },
     };
@@ -134,6 +152,11 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
       const site = sites.get(modulePath);
       if (!site) throw new Error(`${where}: '${modulePath}' holds a 4-bit weight but is not a linear layer`);
       site.replace(new Nf4Linear(q, site.layer.bias, modulePath));
+    }
+    for (const [modulePath, h] of half) {
+      const site = sites.get(modulePath);
+      if (!site) throw new Error(`${where}: '${modulePath}' was asked to stay bf16 but is not a linear layer`);
+      site.replace(new Bf16Linear(h.bits, h.shape, modulePath));
     }
     requireAllUsed(ckpt, used, config, dir);
     return { model, config, dir, source: prequantized ? 'nf4' : 'float', stats: quantizedModelStats(model), scratchBytes: (scratchBuf as Float32Array | null)?.byteLength ?? 0 };
@@ -174,7 +197,7 @@ export function quantizationConfigJson(model: CausalLM): Record<string, unknown>
 }
 
 /**
- * Every tensor of a (partly) 4-bit model, float parameters first in module order (adapter tensors
+ * Every tensor of a (partly) 4-bit model, float parameters first in module order, then frozen bf16 linears (adapter tensors
  * included when the model carries LoRA: save adapters separately if the base should stay clean).
  */
 export function quantizedStateTensors(model: CausalLM, dtype: FloatStorageDtype = 'F32'): TensorToWrite[] {
@@ -184,6 +207,13 @@ export function quantizedStateTensors(model: CausalLM, dtype: FloatStorageDtype 
     if (seen.has(t)) continue;
     seen.add(t);
     out.push({ name, dtype, shape: t.shape, data: t.f as Float32Array });
+  }
+  // frozen bf16 linears: their bits as they are, or widened (exactly) for a float32 / f16 save
+  for (const site of bf16Sites(model)) {
+    const l = site.layer;
+    out.push(dtype === 'BF16'
+      ? { name: `${site.path}.weight`, dtype, shape: l.shape, data: l.bits }
+      : { name: `${site.path}.weight`, dtype, shape: l.shape, data: () => l.floatWeight() });
   }
   for (const site of nf4Sites(model)) out.push(...nf4Tensors(site.path, site.layer.qweight));
   return out;

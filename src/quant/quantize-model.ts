@@ -12,6 +12,7 @@ import { FLOAT_KEPT } from '../models/architectures/llama.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { Linear } from '../models/linear.js';
 import type { Module } from '../models/module.js';
+import { Bf16Linear } from './bf16-linear.js';
 import { Nf4Linear } from './nf4-linear.js';
 import { NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE } from './nf4.js';
 
@@ -118,6 +119,11 @@ export function nf4Sites(model: Module): Nf4Site[] {
   return layerSites(model, (m): m is Nf4Linear => m instanceof Nf4Linear);
 }
 
+/** Every frozen bf16 linear (Bf16Linear) of a model, also those wrapped by adapters. */
+export function bf16Sites(model: Module): LayerSite<Bf16Linear>[] {
+  return layerSites(model, (m): m is Bf16Linear => m instanceof Bf16Linear);
+}
+
 /** Counts of a (partly) quantised model. */
 export function quantizedModelStats(model: Module): QuantizeModelResult {
   const quantized: string[] = [];
@@ -135,15 +141,19 @@ export function quantizedModelStats(model: Module): QuantizeModelResult {
     seen.add(t);
     floatParams += t.size;
   }
+  for (const site of bf16Sites(model)) floatParams += site.layer.bits.length;
   return { quantized, quantizedParams, quantizedBytes, floatParams };
 }
 
 /**
  * Replaces every Nf4Linear (also under LoRA wrappers) by a float Linear holding its dequantised
- * weight, e.g. before merging adapters for a full-model export. Returns the module paths.
+ * weight, e.g. before merging adapters for a full-model export, and every Bf16Linear by its float
+ * Linear. Returns the module paths.
  */
 export function dequantizeModel(model: Module): string[] {
   const sites = nf4Sites(model);
   for (const site of sites) site.replace(site.layer.toLinear());
-  return sites.map((s) => s.path);
+  const half = bf16Sites(model);
+  for (const site of half) site.replace(site.layer.toLinear());
+  return [...sites, ...half].map((s) => s.path);
 }
