@@ -5,6 +5,8 @@
  * a bias chosen (by bisection) so that the measured load is about 1.5 true experts per token. The issue asks for >= 1.25x over top-2 at load 1.5.
  *
  *   npm run bench -- --moe-layer      (or: node --import tsx bench/moe-layer.ts)
+ *   MOE_TUNE_PROFILE=1 npm run bench -- --moe-layer   also the per-op breakdown of one step of each
+ *                                     (median ms per step of every kernel, and the rest: TypeScript)
  */
 import { pathToFileURL } from 'node:url';
 import { ForwardContext } from '../src/models/forward-context.js';
@@ -14,6 +16,7 @@ import { GatedMLP } from '../src/models/mlp.js';
 import { SparseMoeBlock } from '../src/models/moe-block.js';
 import { NullExpertsRouter } from '../src/routers/null-experts.js';
 import { TopKRouter } from '../src/routers/top-k.js';
+import { kernelTimings, profilingRequested, resetKernelTimings } from '../src/tensor/backends/profiler.js';
 import { backward, getBackend, noGrad, Rng, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 
 export interface MoeLayerBenchOptions {
@@ -66,6 +69,12 @@ export interface MoeLayerBenchResult {
   idealSpeedup: number;
   /** The same steps with the expert weights frozen (LoRA-style fine-tuning: no weight gradients). */
   frozenExperts: { top2Ms: number; nullExpertsMs: number; speedup: number; speedupCpu: number };
+  /**
+   * With MOE_TUNE_PROFILE set: per op, the median over profiled steps of its kernel time in one step
+   * (ms), for each block; `other` is the step's median minus the kernels (TypeScript: the tape,
+   * index checks, allocation). The profiler's timestamps make these steps a little slower.
+   */
+  breakdown?: { op: string; top2: number; nullExperts: number }[];
 }
 
 function randn(n: number, rng: Rng, std: number): Float32Array {
@@ -174,6 +183,36 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
   const frozen = timeBoth(iters);
   for (const w of expertWeights) w.requiresGrad = true;
 
+  // per-op breakdown (MOE_TUNE_PROFILE): each step's kernel times, medians over the steps
+  let breakdown: MoeLayerBenchResult['breakdown'];
+  if (profilingRequested()) {
+    const perOp: [Map<string, number[]>, Map<string, number[]>] = [new Map(), new Map()];
+    const stepMs: [number[], number[]] = [[], []];
+    for (let i = 0; i < warmup + iters; i++) {
+      [top2, adamoe].forEach((blk, j) => {
+        resetKernelTimings();
+        const [w] = step(blk);
+        if (i < warmup) return;
+        stepMs[j]!.push(w);
+        for (const kt of kernelTimings()) {
+          const list = perOp[j]!.get(kt.kernel) ?? [];
+          list.push(kt.ms);
+          perOp[j]!.set(kt.kernel, list);
+        }
+      });
+    }
+    const ops = [...new Set([...perOp[0].keys(), ...perOp[1].keys()])];
+    const med = (j: 0 | 1, op: string): number => {
+      const l = perOp[j].get(op) ?? [];
+      while (l.length < iters) l.push(0); // steps that did not call it
+      return median(l);
+    };
+    breakdown = ops.map((op) => ({ op, top2: med(0, op), nullExperts: med(1, op) })).sort((a, b) => b.top2 - a.top2);
+    const kernels = (j: 0 | 1): number => breakdown!.reduce((a, r) => a + (j === 0 ? r.top2 : r.nullExperts), 0);
+    breakdown.push({ op: 'other', top2: median(stepMs[0]) - kernels(0), nullExperts: median(stepMs[1]) - kernels(1) });
+    resetKernelTimings();
+  }
+
   const l2 = measureLoad(top2, x);
   const ln = measureLoad(adamoe, x);
   const be = getBackend();
@@ -200,6 +239,7 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
       speedup: Math.min(...frozen.wall[0]) / Math.min(...frozen.wall[1]),
       speedupCpu: median(frozen.cpu[0]) / median(frozen.cpu[1]),
     },
+    ...(breakdown ? { breakdown } : {}),
   };
   if (opts.print ?? true) {
     const r = result;
@@ -210,6 +250,12 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
       `speedup ${r.speedup.toFixed(2)}x (median ${r.speedupMedian.toFixed(2)}x, CPU time ${r.speedupCpu.toFixed(2)}x; pairs ratio ${r.idealSpeedup.toFixed(2)}x); ` +
       `frozen experts: ${r.frozenExperts.top2Ms.toFixed(1)} vs ${r.frozenExperts.nullExpertsMs.toFixed(1)} ms, ${r.frozenExperts.speedup.toFixed(2)}x (CPU ${r.frozenExperts.speedupCpu.toFixed(2)}x)`,
     );
+    if (r.breakdown) {
+      console.log('per-op ms per step (median):  op                      top-2   null-experts  ratio');
+      for (const b of r.breakdown) {
+        console.log(`  ${b.op.padEnd(24)} ${b.top2.toFixed(3).padStart(8)} ${b.nullExperts.toFixed(3).padStart(13)}  ${b.nullExperts > 0 ? (b.top2 / b.nullExperts).toFixed(2) : '-'}`);
+      }
+    }
   }
   return result;
 }
