@@ -71,8 +71,8 @@ export interface MoeLayerBenchResult {
   frozenExperts: { top2Ms: number; nullExpertsMs: number; speedup: number; speedupCpu: number };
   /**
    * With MOE_TUNE_PROFILE set: per op, the median over profiled steps of its kernel time in one step
-   * (ms), for each block; `other` is the step's median minus the kernels (TypeScript: the tape,
-   * index checks, allocation). The profiler's timestamps make these steps a little slower.
+   * (ms), for each block; `other` is the median of each step's time outside the kernels (TypeScript:
+   * the tape, index checks, allocation). The profiler's timestamps make these steps a little slower.
    */
   breakdown?: { op: string; top2: number; nullExperts: number }[];
 }
@@ -187,14 +187,16 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
   let breakdown: MoeLayerBenchResult['breakdown'];
   if (profilingRequested()) {
     const perOp: [Map<string, number[]>, Map<string, number[]>] = [new Map(), new Map()];
+    /** Per step: its wall time minus its kernels' (the TypeScript side). */
     const stepMs: [number[], number[]] = [[], []];
     for (let i = 0; i < warmup + iters; i++) {
       [top2, adamoe].forEach((blk, j) => {
         resetKernelTimings();
         const [w] = step(blk);
         if (i < warmup) return;
-        stepMs[j]!.push(w);
-        for (const kt of kernelTimings()) {
+        const kts = kernelTimings();
+        stepMs[j]!.push(w - kts.reduce((a, kt) => a + kt.ms, 0));
+        for (const kt of kts) {
           const list = perOp[j]!.get(kt.kernel) ?? [];
           list.push(kt.ms);
           perOp[j]!.set(kt.kernel, list);
@@ -208,8 +210,7 @@ export function runMoeLayerBench(opts: MoeLayerBenchOptions = {}): MoeLayerBench
       return median(l);
     };
     breakdown = ops.map((op) => ({ op, top2: med(0, op), nullExperts: med(1, op) })).sort((a, b) => b.top2 - a.top2);
-    const kernels = (j: 0 | 1): number => breakdown!.reduce((a, r) => a + (j === 0 ? r.top2 : r.nullExperts), 0);
-    breakdown.push({ op: 'other', top2: median(stepMs[0]) - kernels(0), nullExperts: median(stepMs[1]) - kernels(1) });
+    breakdown.push({ op: 'other', top2: median(stepMs[0]), nullExperts: median(stepMs[1]) });
     resetKernelTimings();
   }
 
