@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCheckpoint, type TensorToWrite } from '../src/io/index.js';
 import { applyLora } from '../src/lora/index.js';
-import { bf16Sites, loadModelQuantized } from '../src/quant/index.js';
+import { bf16Embeddings, bf16Sites, loadModelQuantized } from '../src/quant/index.js';
 import { getBackend, Rng } from '../src/tensor/index.js';
 import type { TrainBatchSource } from '../src/train/data-source.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -34,6 +34,9 @@ export const OLMOE_SCALE_CONFIG = {
 };
 
 type Cfg = typeof OLMOE_SCALE_CONFIG;
+
+/** The layers QLoRA leaves in its 16-bit compute dtype (frozen; loadModelQuantized bf16Frozen). */
+const BF16_FROZEN = ['lm_head', 'model.embed_tokens'];
 
 /** Every tensor of the checkpoint (name, shape) in the order transformers' save would list them. */
 export function scaleTensorList(c: Cfg = OLMOE_SCALE_CONFIG): { name: string; shape: number[] }[] {
@@ -124,7 +127,7 @@ function cpuSeconds(from: NodeJS.CpuUsage): number {
 function childLoad(dir: string): Record<string, number> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
-  const q = loadModelQuantized(dir, { bf16Frozen: ['lm_head'] });
+  const q = loadModelQuantized(dir, { bf16Frozen: BF16_FROZEN });
   const s = (performance.now() - t0) / 1000;
   return {
     load_s: s, load_cpu_s: cpuSeconds(c0), peak_rss_mib: peakRssMiB(), quantized_params: q.stats.quantizedParams,
@@ -152,9 +155,9 @@ function randomBatches(vocab: number, seqLen: number): TrainBatchSource {
 
 function childTrain(dir: string, steps: number, seqLen: number): Record<string, unknown> {
   const t0 = performance.now();
-  // the frozen head stays in the checkpoint's bf16, as QLoRA keeps it (exact; half the bytes)
-  const { model } = loadModelQuantized(dir, { bf16Frozen: ['lm_head'] });
-  const bf16 = bf16Sites(model).map((s) => s.path);
+  // the frozen head and embeddings stay in the checkpoint's bf16, as QLoRA keeps them (exact; half the bytes)
+  const { model } = loadModelQuantized(dir, { bf16Frozen: BF16_FROZEN });
+  const bf16 = [...bf16Embeddings(model).map(([p]) => p), ...bf16Sites(model).map((s) => s.path)];
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = peakRssMiB();
   applyLora(model, { targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'w1', 'w2', 'w3'], r: 8, alpha: 16, seed: 1 });

@@ -1,9 +1,10 @@
 /**
- * Frozen bf16 linears (QLoRA keeps the layers it does not quantise, the LM head, in its 16-bit
- * compute dtype): bf16Linear widens W panel by panel and equals the float linear on the widened
- * weight (values and input gradients; native and js backends; finite differences in float64);
- * loadModelQuantized({ bf16Frozen: ['lm_head'] }) reads the head's stored bits straight into a
- * Bf16Linear and computes the same logits as the float32 head, and a saved model keeps the head.
+ * Frozen bf16 linears and token embeddings (QLoRA keeps the layers it does not quantise, the LM
+ * head and the embeddings, in its 16-bit compute dtype): bf16Linear widens W panel by panel and
+ * equals the float linear on the widened weight (values and input gradients; native and js
+ * backends; finite differences in float64); loadModelQuantized({ bf16Frozen }) reads the stored
+ * bits straight into a Bf16Linear / Bf16Embedding with the same logits as float32, and a saved or
+ * dequantised model gets the same float values back.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { float32ArrayToBf16 } from '../src/io/index.js';
 import { Linear } from '../src/models/linear.js';
-import { Bf16Linear, bf16Linear, bf16Sites, loadModelQuantized, PANEL_ROWS, saveQuantizedModel } from '../src/quant/index.js';
+import { Embedding } from '../src/models/embedding.js';
+import { Bf16Embedding, Bf16Linear, bf16Embeddings, bf16Linear, bf16Sites, dequantizeModel, loadModelQuantized, PANEL_ROWS, saveQuantizedModel } from '../src/quant/index.js';
 import { backward, gradOf, nativeAvailable, noGrad, ops, Rng, setBackend, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { tinyMixtralConfig, writeTinyCheckpoint } from './helpers/tiny-model.js';
@@ -98,12 +100,14 @@ describe('loadModelQuantized with bf16Frozen', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bf16-head-'));
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  it('reads the head as bf16 bits: same logits as the float32 head, half its bytes; a saved model keeps it', async () => {
+  it('reads the head and embeddings as bf16 bits: same logits as float32, half the bytes; a saved model keeps them', async () => {
     const dir = path.join(root, 'mixtral');
     await writeTinyCheckpoint(dir, tinyMixtralConfig(), { dtype: 'BF16', seed: 4 });
     const plain = loadModelQuantized(dir);
-    const half = loadModelQuantized(dir, { bf16Frozen: ['lm_head'] });
+    const half = loadModelQuantized(dir, { bf16Frozen: ['lm_head', 'model.embed_tokens'] });
     expect(bf16Sites(half.model).map((s) => s.path)).toEqual(['lm_head']);
+    expect(bf16Embeddings(half.model).map(([p]) => p)).toEqual(['model.embed_tokens']);
+    expect(half.model.model.embed_tokens).toBeInstanceOf(Bf16Embedding);
     expect(bf16Sites(plain.model)).toEqual([]);
     expect(half.stats.floatParams).toBe(plain.stats.floatParams);
     const head = half.model.lm_head as Bf16Linear;
@@ -119,5 +123,20 @@ describe('loadModelQuantized with bf16Frozen', () => {
     const again = loadModelQuantized(out);
     expect(relErr((again.model.lm_head as Linear).weight.f, (plain.model.lm_head as Linear).weight.f)).toBe(0);
     expect(relErr(logits(again.model), a)).toBeLessThan(1e-6);
+    const table = (m: typeof plain.model): Float32Array => (m.model.embed_tokens as Embedding).weight.f as Float32Array;
+    expect(relErr(table(again.model), table(plain.model))).toBe(0);
+    // dequantizeModel turns them back into float modules with the same values
+    expect(dequantizeModel(half.model)).toEqual(expect.arrayContaining(['lm_head', 'model.embed_tokens']));
+    expect(relErr(table(half.model), table(plain.model))).toBe(0);
+    expect(relErr((half.model.lm_head as Linear).weight.f, (plain.model.lm_head as Linear).weight.f)).toBe(0);
+  });
+
+  it('keeps a tied table float (the head reads it), and says when a bf16 table gets an id outside the vocabulary', async () => {
+    const dir = path.join(root, 'tied');
+    await writeTinyCheckpoint(dir, tinyMixtralConfig({ tie_word_embeddings: true }), { dtype: 'BF16', seed: 5 });
+    const tied = loadModelQuantized(dir, { bf16Frozen: ['lm_head', 'model.embed_tokens'] });
+    expect(tied.model.model.embed_tokens).toBeInstanceOf(Embedding);
+    const e = new Bf16Embedding(new Uint16Array(6), [3, 2], 'model.embed_tokens');
+    expect(() => e.forward(new Tensor(Int32Array.from([1, 3]), [2]))).toThrow('embedding model.embed_tokens: token id 3 at position 1 is outside the vocabulary [0, 3)');
   });
 });

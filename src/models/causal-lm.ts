@@ -7,7 +7,7 @@
 import { ops, Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import type { DecoderLayer } from './decoder-layer.js';
-import type { Embedding } from './embedding.js';
+import { Embedding, type TokenEmbedding } from './embedding.js';
 import { ForwardContext } from './forward-context.js';
 import type { KvCache } from './kv-cache.js';
 import type { LinearLike } from './linear.js';
@@ -20,11 +20,11 @@ export const IGNORE_INDEX = -100;
 
 /** The `model.` part: embeddings, layers, final norm. */
 export class DecoderStack extends Module {
-  embed_tokens: Embedding;
+  embed_tokens: TokenEmbedding;
   layers: ModuleList<DecoderLayer>;
   norm: RMSNorm;
 
-  constructor(embed: Embedding, layers: DecoderLayer[], norm: RMSNorm) {
+  constructor(embed: TokenEmbedding, layers: DecoderLayer[], norm: RMSNorm) {
     super();
     this.embed_tokens = this.registerModule('embed_tokens', embed);
     this.layers = this.registerModule('layers', new ModuleList(layers));
@@ -86,7 +86,10 @@ export class CausalLM extends Module {
 
   /** Logits [B, T, V] from hidden states. */
   head(h: Tensor, ctx?: ForwardContext): Tensor {
-    return this.lm_head ? this.lm_head.forward(h, ctx) : ops.linear(h, this.model.embed_tokens.weight);
+    if (this.lm_head) return this.lm_head.forward(h, ctx);
+    const e = this.model.embed_tokens;
+    if (!(e instanceof Embedding)) throw new Error(`forward: the LM head is tied to model.embed_tokens, which is a ${e.constructor.name}, not a float Embedding`);
+    return ops.linear(h, e.weight);
   }
 
   /** Logits [B, T, V] for token ids [B, T]. */

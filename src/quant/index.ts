@@ -9,9 +9,10 @@ export { nf4Linear } from './nf4-linear-op.js';
 export { nf4GroupedLinear } from './nf4-grouped-linear-op.js';
 export { Nf4Linear } from './nf4-linear.js';
 export { Bf16Linear } from './bf16-linear.js';
+export { Bf16Embedding } from './bf16-embedding.js';
 export { bf16Linear, widenBf16Rows, PANEL_ROWS } from './bf16-linear-op.js';
 export {
-  quantizeModel, dequantizeModel, quantizedModelStats, nf4Sites, bf16Sites, layerSites, type Nf4Site, type LayerSite, isQuantTarget, matchesPattern, DEFAULT_QUANT_SKIP,
+  quantizeModel, dequantizeModel, quantizedModelStats, nf4Sites, bf16Sites, bf16Embeddings, layerSites, type Nf4Site, type LayerSite, isQuantTarget, matchesPattern, DEFAULT_QUANT_SKIP,
   type ModulePattern, type QuantizeModelOptions, type QuantizeModelResult,
 } from './quantize-model.js';
 export { buildSkeleton, zeroViews, zeroWeightSource, type Skeleton } from './skeleton.js';

@@ -22,25 +22,28 @@ import { openCheckpoint, withAtomicDir, writeCheckpoint, writeFileAtomic, type C
 import { buildCausalLM, type BuildOptions } from '../models/build.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import type { ModelConfig } from '../models/config.js';
+import { Embedding } from '../models/embedding.js';
 import { Linear } from '../models/linear.js';
 import { checkpointSource, loadModelConfig, requireAllUsed } from '../models/load.js';
 import { modelDirFiles } from '../models/save.js';
 import type { WeightSource } from '../models/weight-source.js';
 import { Tensor } from '../tensor/index.js';
+import { Bf16Embedding } from './bf16-embedding.js';
 import { Bf16Linear } from './bf16-linear.js';
 import { Nf4Linear } from './nf4-linear.js';
 import { NESTED_BLOCK_SIZE, NF4_BLOCK_SIZE, quantizeNf4Js, quantizeNf4Stored, type Nf4Weight } from './nf4.js';
 import { nf4Tensors, nf4TensorNames, QUANT_STATE_SUFFIX, readNf4Weight, readQuantState } from './quant-state-io.js';
-import { bf16Sites, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
+import { bf16Embeddings, bf16Sites, isQuantTarget, layerSites, nf4Sites, quantizedModelStats, type QuantizeModelOptions, type QuantizeModelResult } from './quantize-model.js';
 
 const TORCH_DTYPE: Record<string, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16', F64: 'float64' };
 
 export interface LoadQuantizedOptions extends QuantizeModelOptions, BuildOptions {
   /**
-   * Linear modules not quantised that stay frozen in the checkpoint's bfloat16 (module paths, e.g.
-   * ['lm_head']), as QLoRA keeps them in its 16-bit compute dtype: each becomes a Bf16Linear read
-   * straight from the stored bits (no float32 copy; half the memory). Only bias-free layers stored
-   * as BF16; others load as float. Such a layer cannot train (its weight is not a parameter).
+   * Linear modules not quantised and token embeddings that stay frozen in the checkpoint's bfloat16
+   * (module paths, e.g. ['lm_head', 'model.embed_tokens']), as QLoRA keeps them in its 16-bit
+   * compute dtype: each becomes a Bf16Linear / Bf16Embedding read straight from the stored bits (no
+   * float32 copy; half the memory). Only bias-free layers and untied tables stored as BF16; others
+   * load as float. Such a layer cannot train (its weight is not a parameter).
    */
   bf16Frozen?: readonly string[];
 }
@@ -132,7 +135,8 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
           quantized.set(modulePath, q);
           return Tensor.param(buf, shape, name);
         }
-        if (!prequantized && opts.bf16Frozen?.includes(modulePath) && isLinearWeight(name, kind) && shape.length === 2
+        const table = kind.type === 'embedding' && !config.tieWordEmbeddings;
+        if (!prequantized && opts.bf16Frozen?.includes(modulePath) && (isLinearWeight(name, kind) || table) && shape.length === 2
           && ckpt.has(name) && ckpt.dtypeOf(name) === 'BF16' && !ckpt.has(`${modulePath}.bias`)) {
           const raw = ckpt.readRaw(name);
           if (raw.byteLength !== numel * 2) throw new Error(`${ckpt.info(name).file}: tensor '${name}' has ${raw.byteLength} bytes, expected ${numel * 2} for [${shape.join(', ')}] BF16`);
@@ -154,8 +158,12 @@ export function loadModelQuantized(dir: string, opts: LoadQuantizedOptions = {})
       site.replace(new Nf4Linear(q, site.layer.bias, modulePath));
     }
     for (const [modulePath, h] of half) {
+      if (model.getModule(modulePath) instanceof Embedding) {
+        model.setModule(modulePath, new Bf16Embedding(h.bits, h.shape, modulePath));
+        continue;
+      }
       const site = sites.get(modulePath);
-      if (!site) throw new Error(`${where}: '${modulePath}' was asked to stay bf16 but is not a linear layer`);
+      if (!site) throw new Error(`${where}: '${modulePath}' was asked to stay bf16 but is not a linear layer or token embedding`);
       site.replace(new Bf16Linear(h.bits, h.shape, modulePath));
     }
     requireAllUsed(ckpt, used, config, dir);
@@ -208,12 +216,12 @@ export function quantizedStateTensors(model: CausalLM, dtype: FloatStorageDtype 
     seen.add(t);
     out.push({ name, dtype, shape: t.shape, data: t.f as Float32Array });
   }
-  // frozen bf16 linears: their bits as they are, or widened (exactly) for a float32 / f16 save
-  for (const site of bf16Sites(model)) {
-    const l = site.layer;
+  // frozen bf16 tables and linears: their bits as they are, or widened (exactly) for a float32 / f16 save
+  const half: [string, Bf16Embedding | Bf16Linear][] = [...bf16Embeddings(model), ...bf16Sites(model).map((x): [string, Bf16Linear] => [x.path, x.layer])];
+  for (const [p, l] of half) {
     out.push(dtype === 'BF16'
-      ? { name: `${site.path}.weight`, dtype, shape: l.shape, data: l.bits }
-      : { name: `${site.path}.weight`, dtype, shape: l.shape, data: () => l.floatWeight() });
+      ? { name: `${p}.weight`, dtype, shape: l.shape, data: l.bits }
+      : { name: `${p}.weight`, dtype, shape: l.shape, data: () => l.floatWeight() });
   }
   for (const site of nf4Sites(model)) out.push(...nf4Tensors(site.path, site.layer.qweight));
   return out;

@@ -12,6 +12,7 @@ import { FLOAT_KEPT } from '../models/architectures/llama.js';
 import type { CausalLM } from '../models/causal-lm.js';
 import { Linear } from '../models/linear.js';
 import type { Module } from '../models/module.js';
+import { Bf16Embedding } from './bf16-embedding.js';
 import { Bf16Linear } from './bf16-linear.js';
 import { Nf4Linear } from './nf4-linear.js';
 import { NF4_BLOCK_SIZE, NESTED_BLOCK_SIZE } from './nf4.js';
@@ -124,6 +125,11 @@ export function bf16Sites(model: Module): LayerSite<Bf16Linear>[] {
   return layerSites(model, (m): m is Bf16Linear => m instanceof Bf16Linear);
 }
 
+/** Every frozen bf16 token embedding (Bf16Embedding) of a model, with its module path. */
+export function bf16Embeddings(model: Module): [string, Bf16Embedding][] {
+  return model.namedModules().filter((e): e is [string, Bf16Embedding] => e[1] instanceof Bf16Embedding);
+}
+
 /** Counts of a (partly) quantised model. */
 export function quantizedModelStats(model: Module): QuantizeModelResult {
   const quantized: string[] = [];
@@ -142,18 +148,21 @@ export function quantizedModelStats(model: Module): QuantizeModelResult {
     floatParams += t.size;
   }
   for (const site of bf16Sites(model)) floatParams += site.layer.bits.length;
+  for (const [, e] of bf16Embeddings(model)) floatParams += e.bits.length;
   return { quantized, quantizedParams, quantizedBytes, floatParams };
 }
 
 /**
  * Replaces every Nf4Linear (also under LoRA wrappers) by a float Linear holding its dequantised
- * weight, e.g. before merging adapters for a full-model export, and every Bf16Linear by its float
- * Linear. Returns the module paths.
+ * weight, e.g. before merging adapters for a full-model export, and every Bf16Linear /
+ * Bf16Embedding by its float Linear / Embedding. Returns the module paths.
  */
 export function dequantizeModel(model: Module): string[] {
   const sites = nf4Sites(model);
   for (const site of sites) site.replace(site.layer.toLinear());
   const half = bf16Sites(model);
   for (const site of half) site.replace(site.layer.toLinear());
-  return [...sites, ...half].map((s) => s.path);
+  const tables = bf16Embeddings(model);
+  for (const [p, e] of tables) model.setModule(p, e.toEmbedding());
+  return [...sites.map((s) => s.path), ...half.map((s) => s.path), ...tables.map(([p]) => p)];
 }
