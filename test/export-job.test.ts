@@ -157,11 +157,12 @@ const py = python5('export-job: train.py on torch.distributed');
 if (!py.available) console.log(py.skipLine);
 
 /** Runs the job's train.py on `procs` CPU processes (torchrun, gloo); returns the wall time in seconds. */
-async function runJob(jobDir: string, procs: number, args: string[] = []): Promise<number> {
+/** Runs the job's train.py (under torch.distributed.run for procs > 1): wall seconds and stdout. */
+async function runJob(jobDir: string, procs: number, args: string[] = []): Promise<{ wall: number; stdout: string }> {
   const t0 = performance.now();
   const launcher = procs > 1 ? ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(procs)] : [];
-  await runPython(py, [...launcher, path.join(jobDir, 'train.py'), ...args], { cwd: jobDir, timeoutMs: 400_000, env: { OMP_NUM_THREADS: '1' } });
-  return (performance.now() - t0) / 1000;
+  const { stdout } = await runPython(py, [...launcher, path.join(jobDir, 'train.py'), ...args], { cwd: jobDir, timeoutMs: 400_000, env: { OMP_NUM_THREADS: '1' } });
+  return { wall: (performance.now() - t0) / 1000, stdout };
 }
 
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(Math.abs(a), 1e-30);
@@ -199,7 +200,7 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     const run = await runFinetuneRecipe(resolved, { runDir: path.join(tmp, 'run') });
     const jobDir = path.join(tmp, 'job');
     await exportJob(resolved, { jobDir, processes: 2 });
-    const wall = await runJob(jobDir, 2);
+    const { wall } = await runJob(jobDir, 2);
     const ref = readMetrics(run.seeds[0]!.metricsPath);
     const job = readMetrics(path.join(jobDir, 'out', 'metrics.jsonl'));
     expect(ref.length).toBe(20);
@@ -255,12 +256,14 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
     const run = await runFinetuneRecipe(resolved, { runDir: path.join(tmp, 'run') });
     const jobDir = path.join(tmp, 'job');
     await exportJob(resolved, { jobDir, processes: 2 });
-    await runJob(jobDir, 2);
+    const { stdout } = await runJob(jobDir, 2);
     const ref = readMetrics(run.seeds[0]!.metricsPath);
     const job = readMetrics(path.join(jobDir, 'out', 'metrics.jsonl'));
     const spec = JSON.parse(fs.readFileSync(path.join(jobDir, 'job.json'), 'utf8')) as JobSpec;
+    expect(stdout).toContain('activation checkpointing: on (1 module(s)');
     expect(spec.no_decay).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight',
       'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight', 'model.norm.weight']);
+    expect(spec.trainer.gradient_checkpointing).toBe(true); // the fixture checkpoints activations on both sides
     compareRuns(ref, job, 'top-p: moe-tune vs job', 1e-5);
     expect(ref.filter((m) => m.clip_scale < 1).length, 'steps clipped').toBeGreaterThanOrEqual(2);
     for (let i = 0; i < ref.length; i++) expect(rel(ref[i]!['topp-balance'] as number, job[i]!['topp-balance'] as number), `step ${i + 1} topp-balance`).toBeLessThanOrEqual(1e-5);
@@ -269,7 +272,7 @@ describe.skipIf(!py.available)('export-job: train.py with 2 CPU processes (gloo)
 
   it('a shipped recipe: AdaMoE Mo-LoRA m5k2 (tiny; Mo-LoRA experts with null experts, no PEFT adapter) for 4 steps', async () => {
     const tmp = makeTmpDir('export-job-py-molora');
-    const resolved = loadRecipe('adamoe-llama2-m5k2', { tiny: true, sets: ['train.steps=4', 'train.epochs=null', 'train.grad_accum=2', 'train.batch_size=2', 'eval.max_batches=1'] });
+    const resolved = loadRecipe('adamoe-llama2-m5k2', { tiny: true, sets: ['train.steps=4', 'train.epochs=null', 'train.grad_accum=2', 'train.batch_size=2', 'eval.max_batches=1', 'train.gradient_checkpointing=true'] });
     const run = await runFinetuneRecipe(resolved, { runDir: path.join(tmp, 'run') });
     const jobDir = path.join(tmp, 'job');
     await exportJob(resolved, { jobDir, processes: 2 });

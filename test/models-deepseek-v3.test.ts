@@ -27,18 +27,7 @@ import { flopsAgainstTopK } from '../src/routers/stats.js';
 import { backward, noGrad, Rng, Tensor, withScope } from '../src/tensor/index.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
 import { makeTmpDir } from './helpers/tmpdir.js';
-
-export function tinyDeepseekConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', vocab_size: 96, hidden_size: 32, intermediate_size: 48,
-    moe_intermediate_size: 16, num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4, n_shared_experts: 1,
-    n_routed_experts: 8, routed_scaling_factor: 2.5, kv_lora_rank: 12, q_lora_rank: 16, qk_rope_head_dim: 8, v_head_dim: 12,
-    qk_nope_head_dim: 8, n_group: 4, topk_group: 2, num_experts_per_tok: 2, first_k_dense_replace: 1, norm_topk_prob: true,
-    max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_theta: 10000, rope_interleave: true, tie_word_embeddings: false,
-    bos_token_id: 0, eos_token_id: 1, hidden_act: 'silu',
-    ...over,
-  };
-}
+import { tinyDeepseekConfig } from './helpers/tiny-model.js';
 
 const ids = (B: number, T: number, seed = 3): Tensor => {
   const r = new Rng(seed);

@@ -177,7 +177,7 @@ describe('--set overrides', () => {
   });
 
   it('an unknown path, a wrong value, or a value the schema refuses is one line naming the --set', () => {
-    expect(errorOf(() => loadRecipe(f, { sets: ['train.bogus=1'] }))).toBe("--set train.bogus: unknown key 'bogus' in train (valid keys: lr, batch_size, grad_accum, seq_len, steps, epochs, trainable, frozen, checkpoint_every, keep_checkpoints, time_budget_s)");
+    expect(errorOf(() => loadRecipe(f, { sets: ['train.bogus=1'] }))).toBe("--set train.bogus: unknown key 'bogus' in train (valid keys: lr, batch_size, grad_accum, seq_len, steps, epochs, trainable, frozen, checkpoint_every, keep_checkpoints, gradient_checkpointing, time_budget_s)");
     expect(errorOf(() => loadRecipe(f, { sets: ['trian.lr=1'] }))).toMatch(/^--set trian\.lr: unknown key 'trian' in \(recipe\) \(valid keys: name, paper, /);
     expect(errorOf(() => loadRecipe(f, { sets: ['train.lr=abc'] }))).toBe("--set train.lr: expected a number, got 'abc'");
     expect(errorOf(() => loadRecipe(f, { sets: ['train.lr.x=1'] }))).toBe("--set train.lr.x: train.lr is a single value, it has no key 'x'");

@@ -285,6 +285,15 @@ def main():
     if tuple(data.order.shape[:2]) != (S, A):
         fail(f"data/index.json: order has shape {list(data.order.shape)}, job.json says {S} steps x {A} micro-batches")
     model, params = load_model(job_dir, job, torch.float32)
+    if t.get("gradient_checkpointing"):
+        # train.gradient_checkpointing: recompute each decoder layer in the backward (moe-tune's is bit-identical
+        # to training without it; torch's non-reentrant checkpoint replays torch's RNG and the remote code replays
+        # a random-drop router's streams)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if acc.is_main_process:
+            on = sum(1 for m in base.modules() if getattr(m, "gradient_checkpointing", False) is True)
+            print(f"activation checkpointing: on ({on} module(s) recompute their layers in the backward)", flush=True)
     remote = remote_module(model)
     aux_specs = [aux_spec(a) for a in job["aux_losses"]]
     no_decay = set(job["no_decay"])

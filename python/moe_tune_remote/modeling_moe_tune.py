@@ -561,7 +561,7 @@ class MoeTuneCausalLMOutputWithPast(ModelOutput):
 class MoeTunePreTrainedModel(PreTrainedModel):
     config_class = MoeTuneConfig
     base_model_prefix = "model"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _no_split_modules = ["MoeTuneDecoderLayer"]
     _skip_keys_device_placement = ["past_key_values"]
 
@@ -592,6 +592,8 @@ class MoeTuneModel(MoeTunePreTrainedModel):
         self.layers = nn.ModuleList([MoeTuneDecoderLayer(config, i, self.router, i in moe_layers)
                                      for i in range(config.num_hidden_layers)])
         self.norm = MoeTuneRMSNorm(config.hidden_size, config.rms_norm_eps)
+        # set by transformers' gradient_checkpointing_enable() (see _checkpointed_layer)
+        self.gradient_checkpointing = False
         head_dim = config.head_dim or config.hidden_size // config.num_attention_heads
         mla = (ext.get("layout") or {}).get("mla")
         if mla:
@@ -631,7 +633,10 @@ class MoeTuneModel(MoeTunePreTrainedModel):
             m.records = records
         try:
             for i, layer in enumerate(self.layers):
-                x, routing = layer(x, cos, sin, mask, past_key_values)
+                if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                    x, routing = self._checkpointed_layer(layer, x, cos, sin, mask)
+                else:
+                    x, routing = layer(x, cos, sin, mask, past_key_values)
                 if routing is not None:
                     records.append(RoutingRecord(i, f"model.layers.{i}.{layer.ffn_name}", routing))
         finally:
@@ -639,6 +644,32 @@ class MoeTuneModel(MoeTunePreTrainedModel):
                 m.records = None
         return MoeTuneModelOutput(last_hidden_state=self.norm(x), past_key_values=past_key_values if use_cache else None,
                                   router_outputs=records)
+
+
+    def _checkpointed_layer(self, layer, x, cos, sin, mask):
+        """Activation checkpointing of one decoder layer (moe-tune's train.gradient_checkpointing): torch's
+        non-reentrant checkpoint, which replays torch's own RNG (LoRA dropout); a router with its own random
+        streams (random drop) is set back to its state before the layer for the recomputation and returned to
+        where the step left it afterwards, as src/models/layer-checkpoint.ts does. Mo-LoRA records are only
+        appended on the first pass (their list is unset by the time the backward recomputes)."""
+        from torch.utils.checkpoint import checkpoint
+
+        router = self.router if hasattr(self.router, "random_state") else None
+        before = router.random_state() if router is not None else None
+        calls = [0]
+
+        def run(x, cos, sin, mask):
+            calls[0] += 1
+            if calls[0] == 1 or router is None:
+                return layer(x, cos, sin, mask, None)
+            now = router.random_state()
+            router.restore_random_state(before)
+            try:
+                return layer(x, cos, sin, mask, None)
+            finally:
+                router.restore_random_state(now)
+
+        return checkpoint(run, x, cos, sin, mask, use_reentrant=False)
 
 
 def _tied_keys():

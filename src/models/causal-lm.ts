@@ -10,6 +10,7 @@ import type { DecoderLayer } from './decoder-layer.js';
 import { Embedding, type TokenEmbedding } from './embedding.js';
 import { ForwardContext } from './forward-context.js';
 import type { KvCache } from './kv-cache.js';
+import { checkpointedLayer } from './layer-checkpoint.js';
 import type { LinearLike } from './linear.js';
 import { Module, ModuleList } from './module.js';
 import { SparseMoeBlock } from './moe-block.js';
@@ -78,8 +79,10 @@ export class CausalLM extends Module {
       throw new Error(`forward: sequence length ${past + T} exceeds sliding_window ${sw} (sliding-window attention is not implemented)`);
     }
     let x = this.model.embed_tokens.forward(ids);
+    const ctx = opts.ctx;
     this.model.layers.items.forEach((layer, i) => {
-      x = layer.forward(x, opts.ctx, opts.cache?.layers[i], `model.layers.${i}.`);
+      const path = `model.layers.${i}.`;
+      x = ctx?.checkpointLayers && !opts.cache ? checkpointedLayer(layer, x, ctx, path) : layer.forward(x, ctx, opts.cache?.layers[i], path);
     });
     return this.model.norm.forward(x);
   }

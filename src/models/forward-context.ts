@@ -9,6 +9,12 @@ export type { RoutingRecord };
  */
 export class ForwardContext {
   readonly routing: RoutingRecord[] = [];
+  /**
+   * Activation checkpointing: each decoder layer keeps only its output for the backward, which
+   * recomputes the layer (layer-checkpoint.ts). Off by default; the trainer sets it from
+   * train.gradient_checkpointing.
+   */
+  checkpointLayers = false;
 
   constructor(
     readonly training: boolean,

@@ -82,6 +82,8 @@ export interface JobSpec {
     eval_every: number;
     checkpoint_every: number;
     keep_checkpoints: number;
+    /** Recompute each decoder layer in the backward (train.gradient_checkpointing). */
+    gradient_checkpointing: boolean;
   };
   trainable: string[];
   no_decay: string[];
@@ -186,6 +188,7 @@ export async function exportJob(resolved: ResolvedRecipe, o: ExportJobOptions): 
         eval_every: cfg.evalEvery,
         checkpoint_every: cfg.checkpointEvery,
         keep_checkpoints: cfg.keepCheckpoints,
+        gradient_checkpointing: cfg.gradientCheckpointing ?? false,
       },
       trainable,
       no_decay: trainable.filter((n) => !trainer.decays(n)),

@@ -110,6 +110,11 @@ export const TrainSchema = z.strictObject({
   frozen: z.array(z.string()).optional(),
   checkpoint_every: nonNegInt.default(0),
   keep_checkpoints: posInt.default(3),
+  /**
+   * Activation checkpointing: each decoder layer keeps only its output and is recomputed in the backward
+   * (transformers' gradient_checkpointing; results identical, about one more forward of compute).
+   */
+  gradient_checkpointing: z.boolean().default(false),
   /** Stop (with a checkpoint) after this many seconds of training. */
   time_budget_s: z.number().positive().nullable().default(null),
 });

@@ -23,6 +23,7 @@ export function trainerConfigOf(r: Recipe, steps: number, seed: number): Trainer
     ...(t.frozen ? { frozen: t.frozen } : {}),
     evalEvery: r.eval.every,
     checkpointEvery: t.checkpoint_every,
+    gradientCheckpointing: t.gradient_checkpointing,
     keepCheckpoints: t.keep_checkpoints,
     seed,
   };

@@ -15,3 +15,14 @@ export function noGrad<T>(fn: () => T): T {
     enabled = prev;
   }
 }
+
+/** Runs fn with recording on (inside a backward walk, which runs under noGrad: activation checkpointing's recompute). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = enabled;
+  enabled = true;
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
+}

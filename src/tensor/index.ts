@@ -2,9 +2,10 @@
 export { Tensor } from './tensor.js';
 export type { DType, FloatDType } from './dtype.js';
 export { shapeSize, shapeStr, sameShape } from './dtype.js';
-export { backward, record, shouldRecord, clearTape, tapeLength, gradOf, zeroGrad, type BackwardOptions } from './tape.js';
+export { backward, backwardSegment, record, shouldRecord, clearTape, tapeLength, gradOf, zeroGrad, type BackwardOptions } from './tape.js';
 export type { TapeNode, BackwardContext, GradTarget } from './tape-node.js';
-export { noGrad, isGradEnabled } from './grad-mode.js';
+export { noGrad, isGradEnabled, withGrad } from './grad-mode.js';
+export { checkpoint, type CheckpointPass } from './checkpoint.js';
 export { withScope, keep, poolStats, resetPoolPeak, clearPool } from './memory.js';
 export type { Backend, FloatArray, BinaryOp, UnaryOp, ReduceOp } from './backend.js';
 export { getBackend, setBackend, resolveBackend, nativeAvailable, kernelsFor, BACKEND_CHOICES, type BackendChoice } from './backends/registry.js';

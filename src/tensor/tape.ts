@@ -121,6 +121,46 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
 }
 
 /**
+ * Backpropagates through the nodes recorded since `mark` (tapeLength() before they were recorded) only:
+ * `outputs[i]` receives `seeds[i]` (null: no gradient), leaves accumulate into `.grad` as in backward(),
+ * and the gradients that reached `wanted` (non-leaf tensors that fed the segment) are returned, in order
+ * (null where none arrived). The segment's nodes are removed; nodes before `mark` are not touched, so
+ * this may run inside an op's backward while an outer walk is under way (activation checkpointing).
+ */
+export function backwardSegment(outputs: readonly Tensor[], seeds: readonly (Tensor | null)[], mark: number,
+  wanted: readonly Tensor[]): (Tensor | null)[] {
+  if (mark < 0 || mark > nodes.length) throw new Error(`backwardSegment(): mark ${mark} is outside the tape (length ${nodes.length})`);
+  const grads = new Map<Tensor, Tensor>();
+  const borrowed = new Set<Tensor>();
+  outputs.forEach((o, i) => {
+    const g = seeds[i];
+    if (!g || !o.requiresGrad) return;
+    if (o.isLeaf) accumulateLeaf(o, g);
+    else {
+      grads.set(o, g);
+      borrowed.add(o);
+    }
+  });
+  noGrad(() => {
+    for (let n = nodes.length - 1; n >= mark; n--) {
+      const node = nodes[n]!;
+      let any = false;
+      const gouts = node.outputs.map((o) => {
+        const g = grads.get(o) ?? null;
+        if (g !== null) any = true;
+        return g;
+      });
+      if (any) {
+        for (const o of node.outputs) grads.delete(o);
+        node.backward(gouts, makeContext(node, grads, borrowed));
+      }
+    }
+  });
+  nodes.length = mark;
+  return wanted.map((w) => grads.get(w) ?? null);
+}
+
+/**
  * `borrowed` holds the tensors whose gradient entry aliases a buffer that another entry may share
  * (handed over by pass()); they are copied before anything is added to them.
  */

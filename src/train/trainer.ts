@@ -64,6 +64,12 @@ export interface TrainerConfig {
   /** Trainable presets / regexes (see trainable.ts; default ['all']). */
   trainable?: string[];
   frozen?: string[];
+  /**
+   * Activation checkpointing: every decoder layer keeps only its output for the backward, which
+   * recomputes it (src/models/layer-checkpoint.ts): activation memory of one layer instead of all, for
+   * about one more forward of compute; results identical (default false).
+   */
+  gradientCheckpointing?: boolean;
   /** Evaluate every N steps (0: only at the end; default 0). */
   evalEvery?: number;
   /** Checkpoint every N steps (0: only at the end / on stop; default 0). */
@@ -165,6 +171,7 @@ export class Trainer {
       noDecay: c.noDecay ?? DEFAULT_NO_DECAY,
       clipGradNorm: c.clipGradNorm === undefined ? 1 : c.clipGradNorm,
       trainable: c.trainable ?? ['all'],
+      gradientCheckpointing: c.gradientCheckpointing ?? false,
       evalEvery: c.evalEvery ?? 0,
       checkpointEvery: c.checkpointEvery ?? 0,
       keepCheckpoints: c.keepCheckpoints ?? 3,
@@ -403,6 +410,7 @@ export class Trainer {
         const labels = new Tensor(batch.labels, [batch.batchSize, batch.seqLen]);
         tokens += batch.inputIds.length;
         const ctx = new ForwardContext(true, this.forwardRng, this.step);
+        ctx.checkpointLayers = cfg.gradientCheckpointing;
         const logits = this.model.forward(ids, { ctx });
         const lm = ops.crossEntropy(logits, labels, { ignoreIndex: IGNORE_INDEX });
         const share = allTargets === 0 ? 1 / A : targets[i]! / allTargets;
