@@ -553,7 +553,7 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
     }
   });
 
-  it('gatherRows, scatterAddRows and scatterRows (duplicates, with and without weights), gatherRowDot', () => {
+  it('gatherRows, scatterAddRows, scatterRows and its backward (duplicates, with and without weights), gatherRowDot', () => {
     for (const [srcRows, n, dim] of [[50, 80, 33], [8, 1024, 256], [3, 5, 1]] as const) {
       const src = r.f32(srcRows * dim);
       const idx = r.ints(n, srcRows);
@@ -589,6 +589,22 @@ describe.skipIf(!built)('native kernels match the js reference backend', () => {
       nb.gatherRowDot(src, idx, rowsSrc, n, dim, dn);
       js.gatherRowDot(src, idx, rowsSrc, n, dim, dj);
       expectClose(`gatherRowDot ${n}x${dim}`, dn, dj);
+      {
+        // the combine's backward in one pass: bit for bit gatherRows * w and gatherRowDot, and the js reference
+        const [gn, gj, gRef] = [new Float32Array(n * dim), new Float32Array(n * dim), new Float32Array(n * dim)];
+        const [wn, wj] = [new Float32Array(n), new Float32Array(n)];
+        nb.scatterRowsBackward(src, idx, w, rowsSrc, n, dim, srcRows, gn, wn);
+        js.scatterRowsBackward(src, idx, w, rowsSrc, n, dim, srcRows, gj, wj);
+        nb.gatherRows(src, idx, n, dim, gRef);
+        nb.binary('mul', gRef, [n, dim], w, [n, 1], gRef, [n, dim]);
+        expect(Array.from(gn), `scatterRowsBackward ${n}x${dim}: dsrc`).toEqual(Array.from(gRef));
+        expect(Array.from(wn), `scatterRowsBackward ${n}x${dim}: dw`).toEqual(Array.from(dn));
+        expectClose(`scatterRowsBackward ${n}x${dim} dsrc`, gn, gj);
+        expectClose(`scatterRowsBackward ${n}x${dim} dw`, wn, wj);
+        const only = new Float32Array(n);
+        nb.scatterRowsBackward(src, idx, w, rowsSrc, n, dim, srcRows, null, only);
+        expect(Array.from(only)).toEqual(Array.from(dn));
+      }
     }
   });
 

@@ -899,6 +899,22 @@ napi_value GatherRowDot(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// (dy, idx, w, src, n, dim, rows, dsrc | null, dw | null)
+napi_value ScatterRowsBackward(napi_env env, napi_callback_info info) {
+  Call c(env, info, "scatterRowsBackward", 9);
+  int64_t n = c.count(4, "n"), dim = c.count(5, "dim"), rows = c.count(6, "rows");
+  const float* dy = c.f32(0, "dy", mul(rows, dim));
+  const int32_t* idx = c.i32(1, "idx", n);
+  const float* w = c.f32(2, "w", n);
+  const float* src = c.f32(3, "src", mul(n, dim));
+  float* dsrc = c.is_null(7) ? nullptr : c.f32(7, "dsrc", mul(n, dim));
+  float* dw = c.is_null(8) ? nullptr : c.f32(8, "dw", n);
+  c.check_indices(idx, n, rows, "idx", "rows");
+  if (!c.ok()) return nullptr;
+  mt::scatter_rows_backward(dy, idx, w, src, n, dim, dsrc, dw);
+  return undefined(env);
+}
+
 napi_value TakeAlongRows(napi_env env, napi_callback_info info) {
   Call c(env, info, "takeAlongRows", 6);
   int64_t rows = c.count(2, "rows"), cols = c.count(3, "cols"), k = c.count(4, "k");
@@ -1121,6 +1137,7 @@ NAPI_MODULE_INIT() {
       {"gatherRows", GatherRows},
       {"scatterAddRows", ScatterAddRows},
       {"scatterRows", ScatterRows},
+      {"scatterRowsBackward", ScatterRowsBackward},
       {"gatherRowDot", GatherRowDot},
       {"takeAlongRows", TakeAlongRows},
       {"takeAlongRowsBackward", TakeAlongRowsBackward},

@@ -85,6 +85,21 @@ void gather_row_dot(const float* a, const int32_t* idx, const float* b, int64_t 
   });
 }
 
+void scatter_rows_backward(const float* dy, const int32_t* idx, const float* w, const float* src, int64_t n, int64_t dim,
+                           float* dsrc, float* dw) {
+  parallel_for(n, kGrain / (dim > 0 ? dim : 1) + 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) {
+      const float* d = dy + (int64_t)idx[i] * dim;
+      if (dw) dw[i] = (float)dot_d(d, src + i * dim, dim);
+      if (dsrc) {
+        const float wi = w[i];
+        float* o = dsrc + i * dim;
+        for (int64_t j = 0; j < dim; j++) o[j] = d[j] * wi;
+      }
+    }
+  });
+}
+
 void take_along_rows(const float* x, const int32_t* idx, int64_t rows, int64_t cols, int64_t k, float* out) {
   parallel_for(rows, kGrain / (k > 0 ? k : 1) + 1, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++)

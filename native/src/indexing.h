@@ -25,6 +25,14 @@ void scatter_rows(const float* src, const int32_t* idx, const float* w, int64_t 
 /** out[i] = dot(a[idx[i], :], b[i, :]) (summed in double). */
 void gather_row_dot(const float* a, const int32_t* idx, const float* b, int64_t n, int64_t dim, float* out);
 
+/**
+ * The backward of the weighted combine in one pass over the pairs: dsrc[i, :] = w[i] * dy[idx[i], :]
+ * (float products, as gather_rows then a multiply) and dw[i] = dot(dy[idx[i], :], src[i, :]) (as
+ * gather_row_dot); either output may be null.
+ */
+void scatter_rows_backward(const float* dy, const int32_t* idx, const float* w, const float* src, int64_t n, int64_t dim,
+                           float* dsrc, float* dw);
+
 /** out[r, j] = x[r, idx[r, j]] for x [rows, cols], idx [rows, k]. */
 void take_along_rows(const float* x, const int32_t* idx, int64_t rows, int64_t cols, int64_t k, float* out);
 

@@ -131,6 +131,13 @@ export interface Backend {
    * as scatterAddRows onto zeros), 0 for rows no index names (the MoE combine, a gather's backward).
    */
   scatterRows(src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, rows: number, out: FloatArray): void;
+  /**
+   * The backward of the weighted combine (scatterRows / scatterAddRows with weights w) in one pass:
+   * dsrc[i, :] = w[i] * dy[idx[i], :] and dw[i] = dot(dy[idx[i], :], src[i, :]), dy [rows, dim];
+   * either output may be null. The same numbers as gatherRows + a multiply, and gatherRowDot.
+   */
+  scatterRowsBackward(dy: FloatArray, idx: Int32Array, w: FloatArray, src: FloatArray, n: number, dim: number, rows: number,
+    dsrc: FloatArray | null, dw: FloatArray | null): void;
   /** out[i] = dot(a[idx[i], :], b[i, :]) for i < n (gradient of the combine weights). */
   gatherRowDot(a: FloatArray, idx: Int32Array, b: FloatArray, n: number, dim: number, out: FloatArray): void;
   /** out[r, j] = x[r, idx[r, j]] for x [rows, cols], idx [rows, k]. */

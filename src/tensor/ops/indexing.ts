@@ -50,13 +50,20 @@ export function scatterAddRows(src: Tensor, idx: Tensor | Int32Array, rows: numb
   const inputs = weights ? [src, weights] : [src];
   record('scatterAddRows', inputs, [out], ([dy], ctx) => {
     if (!dy) return;
-    if (ctx.needs(0)) {
-      const g = Tensor.empty(src.shape, src.dtype);
-      k.gatherRows(dy.f, ix, n, dim, g.f);
-      if (weights) k.binary('mul', g.f, [n, dim], weights.f, [n, 1], g.f, [n, dim]);
-      ctx.pass(0, g);
+    if (!weights) {
+      if (ctx.needs(0)) {
+        const g = Tensor.empty(src.shape, src.dtype);
+        k.gatherRows(dy.f, ix, n, dim, g.f);
+        ctx.pass(0, g);
+      }
+      return;
     }
-    if (weights && ctx.needs(1)) ctx.write(1, (o) => k.gatherRowDot(dy.f, ix, src.f, n, dim, o));
+    // both gradients in one pass over the pairs
+    const g = ctx.needs(0) ? Tensor.empty(src.shape, src.dtype) : null;
+    const dw = ctx.needs(1) ? Tensor.empty(weights.shape, weights.dtype) : null;
+    k.scatterRowsBackward(dy.f, ix, weights.f, src.f, n, dim, rows, g ? g.f : null, dw ? dw.f : null);
+    if (g) ctx.pass(0, g);
+    if (dw) ctx.pass(1, dw);
   });
   return out;
 }

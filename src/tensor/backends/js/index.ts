@@ -11,7 +11,7 @@ import { attentionBackward, attentionForward } from './attention.js';
 import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
 import { rmsnormBackward, rmsnormForward } from './rmsnorm.js';
 import { logSoftmaxBackward, logSoftmaxForward, softmaxBackward, softmaxForward } from './softmax.js';
-import { gatherRowDot, gatherRows, scatterAddRows, scatterRows, takeAlongRows, takeAlongRowsBackward } from './indexing.js';
+import { gatherRowDot, gatherRows, scatterAddRows, scatterRows, scatterRowsBackward, takeAlongRows, takeAlongRowsBackward } from './indexing.js';
 import { routeTopK, routeTopKBackward } from './routing.js';
 
 export const jsBackend: Backend = {
@@ -103,6 +103,7 @@ export const jsBackend: Backend = {
   gatherRows,
   scatterAddRows,
   scatterRows,
+  scatterRowsBackward,
   gatherRowDot,
   takeAlongRows,
   takeAlongRowsBackward,

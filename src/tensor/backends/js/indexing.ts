@@ -24,6 +24,15 @@ export function scatterRows(src: FloatArray, idx: Int32Array, w: FloatArray | nu
   scatterAddRows(src, idx, w, n, dim, out);
 }
 
+export function scatterRowsBackward(dy: FloatArray, idx: Int32Array, w: FloatArray, src: FloatArray, n: number,
+  dim: number, _rows: number, dsrc: FloatArray | null, dw: FloatArray | null): void {
+  if (dw) gatherRowDot(dy, idx, src, n, dim, dw);
+  if (dsrc) {
+    gatherRows(dy, idx, n, dim, dsrc);
+    for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) dsrc[i * dim + j] = dsrc[i * dim + j]! * w[i]!;
+  }
+}
+
 export function gatherRowDot(a: FloatArray, idx: Int32Array, b: FloatArray, n: number, dim: number,
   out: FloatArray): void {
   for (let i = 0; i < n; i++) {

@@ -57,6 +57,7 @@ interface NativeAddon {
   // required of the Backend; an addon built before them runs the js reference kernels instead
   routeTopK?: Backend['routeTopK'];
   scatterRows?: Backend['scatterRows'];
+  scatterRowsBackward?: Backend['scatterRowsBackward'];
   routeTopKBackward?: Backend['routeTopKBackward'];
 }
 
@@ -273,6 +274,16 @@ function makeBackend(a: NativeAddon, threads: number): Backend {
       : (src: FloatArray, idx: Int32Array, w: FloatArray | null, n: number, dim: number, rows: number, out: FloatArray): void => {
         a.fill(out, 0, rows * dim);
         a.scatterAddRows(src, idx, w, n, dim, out);
+      },
+    // an addon without scatterRowsBackward: the three kernels it fuses
+    scatterRowsBackward: typeof a.scatterRowsBackward === 'function' ? a.scatterRowsBackward.bind(a)
+      : (dy: FloatArray, idx: Int32Array, w: FloatArray, src: FloatArray, n: number, dim: number, _rows: number,
+        dsrc: FloatArray | null, dw: FloatArray | null): void => {
+        if (dw) a.gatherRowDot(dy, idx, src, n, dim, dw);
+        if (dsrc) {
+          a.gatherRows(dy, idx, n, dim, dsrc);
+          a.binary('mul', dsrc, [n, dim], w, [n, 1], dsrc, [n, dim]);
+        }
       },
     routeTopK: typeof a.routeTopK === 'function' ? a.routeTopK.bind(a) : jsBackend.routeTopK,
     routeTopKBackward: typeof a.routeTopKBackward === 'function' ? a.routeTopKBackward.bind(a) : jsBackend.routeTopKBackward,
