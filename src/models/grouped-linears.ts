@@ -11,17 +11,30 @@ import { ops, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
 import { Linear, type LinearLike } from './linear.js';
 
+/** x's rows as gathered from a [T, in] tensor (x = rows[index]): a runner may keep these instead of x. */
+export interface GatheredFrom {
+  rows: Tensor;
+  index: Int32Array;
+}
+
 export interface GroupedLinearRunner {
   /** Short name (tests, profiles). */
   readonly name: string;
   /** Whether this runner computes the set (all layers of its kind, compatible shapes and settings). */
   accepts(layers: readonly LinearLike[], ctx?: ForwardContext): boolean;
-  run(layers: readonly LinearLike[], x: Tensor, offsets: Int32Array, ctx?: ForwardContext): Tensor;
+  /**
+   * Whether the backward of run() reads x's values when run is given `from` (a float weight's
+   * gradient does; a frozen 4-bit base's does not; LoRA gathers its rows again). When no runner of
+   * a layer keeps x, the MoE layer gives x's memory back right after the forward products.
+   */
+  keepsInput(layers: readonly LinearLike[], ctx?: ForwardContext): boolean;
+  run(layers: readonly LinearLike[], x: Tensor, offsets: Int32Array, ctx?: ForwardContext, from?: GatheredFrom): Tensor;
 }
 
 const plainRunner: GroupedLinearRunner = {
   name: 'linear',
   accepts: (layers) => layers.every((l) => l instanceof Linear && l.bias === null),
+  keepsInput: () => true,
   run: (layers, x, offsets) => ops.groupedLinear(x, layers.map((l) => (l as Linear).weight), offsets),
 };
 

@@ -12,7 +12,7 @@
  * dequantised into the packed panels; grouped LoRA A / B products over grouped bases). A kind no
  * runner takes runs one expert at a time through its own forward (the same function).
  */
-import { ops, type Tensor } from '../tensor/index.js';
+import { ops, releaseNow, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
 import { groupedLinearRunner } from './grouped-linears.js';
 import { Linear, type LinearLike } from './linear.js';
@@ -42,7 +42,13 @@ export class StackedExperts extends ModuleList<GatedMLP> {
       const rd = groupedLinearRunner(down, ctx);
       if (rg && ru && rd) {
         const xg = ops.gatherRows(flat, tokens);
-        return rd.run(down, ops.swiglu(rg.run(gate, xg, offsets, ctx), ru.run(up, xg, offsets, ctx)), offsets, ctx);
+        const from = { rows: flat, index: tokens };
+        const g = rg.run(gate, xg, offsets, ctx, from);
+        const u = ru.run(up, xg, offsets, ctx, from);
+        // no backward reads the gathered rows (frozen 4-bit bases, adapters that gather again):
+        // their [pairs, in] memory goes back now, not at the step's end
+        if (!rg.keepsInput(gate, ctx) && !ru.keepsInput(up, ctx)) releaseNow(xg);
+        return rd.run(down, ops.swiglu(g, u), offsets, ctx);
       }
     }
     const parts: Tensor[] = [];

@@ -82,5 +82,7 @@ registerGroupedLinearRunner({
     return layers.every((l) => l instanceof Nf4Linear && l.bias === null && l.qweight.shape[0] === q0.shape[0]
       && l.qweight.shape[1] === q0.shape[1] && l.qweight.blockSize === q0.blockSize && (l.qweight.nested === null) === (q0.nested === null));
   },
+  // dx = dy W reads no x; the weights are frozen
+  keepsInput: () => false,
   run: (layers, x, offsets) => nf4GroupedLinear(x, layers.map((l) => (l as Nf4Linear).qweight), offsets),
 });

@@ -214,6 +214,23 @@ export function withScope<T>(fn: () => T): T {
  * The pool's memory: `pooledBytes` parked for reuse, `liveBytes` held by scopes now, `peakLiveBytes`
  * the most held at once since resetPoolPeak() (the pool's footprint is at least pooled + live).
  */
+/**
+ * Gives a forward temporary's buffer back to the pool now, before its scope ends: for a tensor whose
+ * last reader has run and that no recorded backward reads (its shape and identity stay usable for
+ * the tape; its values do not). Only when the innermost scope owns the buffer and keep() did not
+ * keep it; every tensor over the buffer is disposed. Returns whether the buffer went back.
+ */
+export function releaseNow(t: Disposable): boolean {
+  const scope = scopes[scopes.length - 1];
+  const buf = t.buffer;
+  if (scope === undefined || buf === null || !scope.owned.has(buf) || scope.kept.has(buf)) return false;
+  scope.owned.delete(buf);
+  for (const m of scope.members) if (m.buffer === buf) m.markDisposed();
+  scope.release?.holders.delete(buf);
+  pool.give(buf);
+  return true;
+}
+
 /** Gives back eagerly the buffers of the innermost scope a backward pass no longer needs. */
 export interface BufferReleaser {
   /**

@@ -14,6 +14,15 @@ export interface LoraAddOptions {
   inPlace?: boolean;
 }
 
+export interface GroupedLoraAddOptions extends LoraAddOptions {
+  /**
+   * x is these rows gathered (x = rows[index], as an MoE layer gathers its tokens by expert): the
+   * backward gathers them again instead of keeping x, so the caller may release x (releaseNow)
+   * once its forward readers have run. Costs one gather of [P, in] in backward.
+   */
+  xFrom?: { rows: Tensor; index: Int32Array };
+}
+
 /**
  * loraAdd (Hu et al. 2021, h = W0 x + s B A x) for every expert of an MoE projection at once: rows
  * offsets[g] .. offsets[g + 1] of y [P, out] and x [P, in] belong to group g, with its own
@@ -23,7 +32,7 @@ export interface LoraAddOptions {
  * u_g = s dz_g B_g; dx_g += u_g A_g, dA_g += u_gᵀ x_g, dB_g += s dz_gᵀ t_g.
  */
 export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: readonly Tensor[], offsets: Int32Array, s: number,
-  opts: LoraAddOptions = {}): Tensor {
+  opts: GroupedLoraAddOptions = {}): Tensor {
   assertFloat('groupedLoraAdd', y, x, ...as, ...bs);
   if (x.rank !== 2 || y.rank !== 2 || x.shape[0] !== y.shape[0]) {
     throw new Error(`groupedLoraAdd: y ${shapeStr(y.shape)} and x ${shapeStr(x.shape)} must be [rows, out] and [rows, in] with the same rows`);
@@ -43,6 +52,10 @@ export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: 
       throw new Error(`groupedLoraAdd: group ${g} has A ${shapeStr(a.shape)}, B ${shapeStr(b.shape)}, expected [${r}, ${K}] and [${N}, ${r}]`);
     }
   }
+  const from = opts.xFrom;
+  if (from && (from.index.length !== P || from.rows.rank !== 2 || from.rows.shape[1] !== K)) {
+    throw new Error(`groupedLoraAdd: xFrom has rows ${shapeStr(from.rows.shape)} and ${from.index.length} indices, expected [*, ${K}] and ${P}`);
+  }
   const used: number[] = [];
   for (let g = 0; g < G; g++) if (offsets[g + 1]! > offsets[g]!) used.push(g);
   const U = used.length;
@@ -51,11 +64,11 @@ export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: 
   const Ms = Int32Array.from(used, (g) => offsets[g + 1]! - offsets[g]!);
   const fill = (v: number): Int32Array => new Int32Array(U).fill(v);
   const rows = (a: FloatArray, width: number): FloatArray[] => used.map((g) => a.subarray(offsets[g]! * width, offsets[g + 1]! * width));
-  const gemm = groupedKernel(kernelsFor(y, x, ...A, ...B));
+  const k = kernelsFor(y, x, ...A, ...B);
+  const gemm = groupedKernel(k);
   const t = Tensor.empty([P, r], x.dtype);
-  const xRows = rows(x.f, K);
   const tRows = rows(t.f, r);
-  gemm(false, true, Ms, fill(r), fill(K), 1, xRows, A.map((a) => a.f), 0, tRows);
+  gemm(false, true, Ms, fill(r), fill(K), 1, rows(x.f, K), A.map((a) => a.f), 0, tRows);
   let z: Tensor;
   if (opts.inPlace) z = new Tensor(y.data, y.shape);
   else {
@@ -74,7 +87,16 @@ export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: 
       gemm(false, false, Ms, fill(r), fill(N), s, dzRows, B.map((b) => b.f), 0, uRows);
       const tx = ctx.target(1);
       if (tx) gemm(false, false, Ms, fill(K), fill(r), 1, uRows, A.map((a) => a.f), tx.beta, rows(tx.data, K));
-      if (needA) weightGrads(ctx.target, 2, U, (i) => [uRows[i]!, xRows[i]!], r, K, Ms, 1, gemm);
+      if (needA) {
+        // x again: kept, or gathered again from its rows
+        let xs = x;
+        if (from) {
+          xs = Tensor.empty([P, K], x.dtype);
+          k.gatherRows(from.rows.f, from.index, P, K, xs.f);
+        }
+        const xRows = rows(xs.f, K);
+        weightGrads(ctx.target, 2, U, (i) => [uRows[i]!, xRows[i]!], r, K, Ms, 1, gemm);
+      }
     }
     weightGrads(ctx.target, 2 + U, U, (i) => [dzRows[i]!, tRows[i]!], N, r, Ms, s, gemm);
   });

@@ -6,7 +6,7 @@
 export { linear, matmul } from './linear.js';
 export { groupedLinear, groupedLinearMany } from './grouped-linear.js';
 export { loraAdd } from './lora-add.js';
-export { groupedLoraAdd, type LoraAddOptions } from './grouped-lora-add.js';
+export { groupedLoraAdd, type LoraAddOptions, type GroupedLoraAddOptions } from './grouped-lora-add.js';
 export { embedding } from './embedding.js';
 export { rmsnorm } from './rmsnorm.js';
 export { rope, ropeTables, type RotaryFrequencies } from './rope.js';
