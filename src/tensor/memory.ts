@@ -198,12 +198,18 @@ export function withScope<T>(fn: () => T): T {
   const parent = scopes[scopes.length - 1];
   for (const m of scope.members) {
     if (m.buffer !== null && kept.has(m.buffer)) {
-      if (parent !== undefined) parent.members.push(m);
+      if (parent !== undefined) {
+        parent.members.push(m);
+        if (parent.release) holdersAdd(parent.release.holders, m);
+      }
     } else m.markDisposed();
   }
   for (const [buf, stamp] of scope.owned) {
     if (kept.has(buf)) {
-      if (parent !== undefined) parent.owned.set(buf, stamp);
+      if (parent !== undefined) {
+        parent.owned.set(buf, stamp);
+        parent.release?.fresh.push([buf, stamp]); // a release under way there may give it back
+      }
       else pool.forget(buf); // with no parent scope the kept buffer leaves the pool's accounting
     } else pool.give(buf);
   }
