@@ -18,6 +18,7 @@
         "native/src/gemv.cc",
         "native/src/indexing.cc",
         "native/src/nf4_gemm.cc",
+        "native/src/nf4_skinny.cc",
         "native/src/reduce.cc",
         "native/src/rmsnorm.cc",
         "native/src/rope.cc",

@@ -8,6 +8,7 @@
  *   npm run bench -- --engine             GEMM GFLOP/s and per-kernel ms on native and js
  *   npm run bench -- --moe-layer          MoE layer fwd+bwd: top-2 vs null experts at load 1.5
  *   npm run bench -- --qlora              QLoRA vs float-base LoRA tokens/s and peak RSS
+ *   npm run bench -- --nf4                NF4 grouped GEMM GFLOP/s at the 6.9B checkpoint's expert shapes
  *   npm run bench -- --load-memory        peak RSS of loading a ~500 MB bf16 checkpoint
  *   npm run bench -- --scale [--keep]     the 6.8B OLMoE-shaped bf16 checkpoint on disk (~14 GB):
  *                                         load + NF4 time, peak RSS, QLoRA tokens/s, recipe error time
@@ -26,6 +27,7 @@ import { runEngineBench } from './engine.js';
 import { runLoadMemoryBench } from './load-memory.js';
 import type { StepResult } from './model-step.js';
 import { runMoeLayerBench } from './moe-layer.js';
+import { runNf4GroupedBench } from './nf4-grouped.js';
 import { runQloraBench } from './qlora.js';
 import { runScaleBench } from './scale.js';
 import { mergeResult, RESULTS_PATH } from './results-file.js';
@@ -111,6 +113,10 @@ if (flag('--moe-layer')) {
   const result = await runEngineBench({ backends: ['native', 'js'] });
   mergeResult('engine', { date: new Date().toISOString(), ...result });
   console.log(`wrote ${RESULTS_PATH} (key "engine")`);
+} else if (flag('--nf4')) {
+  const rows = runNf4GroupedBench();
+  mergeResult('nf4_grouped', { date: new Date().toISOString(), rows });
+  console.log(`wrote ${RESULTS_PATH} (key "nf4_grouped")`);
 } else if (flag('--qlora')) {
   const r = await runQloraBench();
   mergeResult('qlora', { date: new Date().toISOString(), ...r });

@@ -7,7 +7,12 @@
  * be bit-identical to the native dense GEMM on dequantizeNf4(W) (a scale or a table value off by
  * one ulp would show). With few rows of A (M <= 16, or C 16 columns wide or less) the dense GEMM
  * leaves its blocked path for its matrix-vector / skinny forms; the NF4 GEMM then dequantises W
- * a slab at a time into the same forms, and must still match bit for bit. It is also checked against the js reference GEMM with the GEMM error bound
+ * a slab at a time into the same forms, and must still match bit for bit. With 2..16 rows and
+ * blocks that tile W's rows in whole vectors (block 64, K a multiple of 64: an MoE expert's
+ * products in QLoRA) the skinny NF4 kernels (native/src/nf4_skinny.cc) dequantise W in registers
+ * instead: W^T sums as the dense dot form does (bit-identical to the dense GEMM), W (dX) as the
+ * dense outer form does, which the dense GEMM takes for up to 8 rows, so there the reference is the
+ * dense GEMM run on groups of 2..8 rows. It is also checked against the js reference GEMM with the GEMM error bound
  * tol * sum_k |A_ik W_kj| + |beta C_ij| (tol 1e-5), over edge sizes of every blocking level (1, odd
  * K that splits bytes between rows, blocks straddling rows, K past one 256-deep K block, N past
  * the 32-wide panels), both directions, beta 0 / 1 / 0.5, and double quantisation on and off.
@@ -50,6 +55,9 @@ describe.skipIf(!built)('native nf4Gemm equals the dequantise-then-GEMM referenc
   const shapes: [number, number, number][] = [
     [1, 1, 2], [1, 70, 300], [1, 300, 600], [3, 5, 7], [2, 7, 63], [13, 33, 64], [20, 17, 70], [25, 40, 130], [7, 65, 300],
     [8, 200, 270], [16, 9, 40], [37, 100, 513], [130, 96, 256],
+    // the skinny NF4 kernels: 2..16 rows, K a multiple of the block (64); K past one 256-deep chunk
+    // (W^T) and N past one 32-row block (W), a single-block W, two W rows
+    [2, 2, 64], [5, 3, 128], [9, 40, 64], [12, 70, 320], [16, 33, 1024], [16, 300, 512], [11, 130, 768], [16, 1, 64],
   ];
   for (const doubleQuant of [true, false]) {
     for (const [M, N, K] of shapes) {
@@ -67,8 +75,19 @@ describe.skipIf(!built)('native nf4Gemm equals the dequantise-then-GEMM referenc
             const got = C0.slice();
             nativeNf4(nb, transW, M, A, q, beta, got);
             const dense = C0.slice();
-            if (transW) nb.gemm(false, true, M, N, K, 1, A, W, beta, dense);
-            else nb.gemm(false, false, M, K, N, 1, A, W, beta, dense);
+            if (transW) {
+              nb.gemm(false, true, M, N, K, 1, A, W, beta, dense);
+            } else if (M > 8 && M <= 16 && K % 64 === 0) {
+              // the outer form's sums: the dense GEMM on groups of 2..8 rows (one row would be its gemv)
+              const groups = Math.ceil(M / 8);
+              for (let g = 0, r0 = 0; g < groups; g++) {
+                const rows = Math.floor(M / groups) + (g < M % groups ? 1 : 0);
+                nb.gemm(false, false, rows, K, N, 1, A.subarray(r0 * N), W, beta, dense.subarray(r0 * K, (r0 + rows) * K));
+                r0 += rows;
+              }
+            } else {
+              nb.gemm(false, false, M, K, N, 1, A, W, beta, dense);
+            }
             expect(got, `beta ${beta}`).toEqual(dense);
             // the js reference, within the GEMM error bound
             const ref = Float64Array.from(C0);

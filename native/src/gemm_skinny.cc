@@ -1,6 +1,7 @@
 #include "gemm_skinny.h"
 
 #include "aligned_buffer.h"
+#include "gemm_skinny_reduce.h"
 #include "simd.h"
 #include "thread_pool.h"
 
@@ -18,7 +19,9 @@
 namespace mt {
 namespace {
 
-constexpr int G = 8;  // short-side rows handled together
+using skinny::combine;
+using skinny::G;
+using skinny::hsum_g;
 // Long rows per dot-form step and long-side vectors per outer-form step: as many accumulators
 // (G per row / vector) as the register file holds (32 zmm; 16 ymm / xmm).
 constexpr int RD = kLanes == 16 ? 3 : 1;
@@ -26,31 +29,6 @@ constexpr int VO = kLanes == 16 ? 3 : 1;
 constexpr int64_t W = VO * kLanes;  // long-side columns per outer-form step
 // About this many flops per task before another thread pays off.
 constexpr double kMinFlopsPerTask = 2.0e5;
-
-/** out[s] = sum of the lanes of v[s], s < G. */
-inline void hsum_g(const vf* v, float* out) {
-#if defined(__AVX512F__)
-  __m256 h[G];
-  for (int i = 0; i < G; i++) {
-    const __m512 x = (__m512)v[i];
-    h[i] = _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-  }
-#elif defined(__AVX__)
-  __m256 h[G];
-  for (int i = 0; i < G; i++) h[i] = (__m256)v[i];
-#endif
-#if defined(__AVX512F__) || defined(__AVX__)
-  const __m256 t0 = _mm256_hadd_ps(h[0], h[1]), t1 = _mm256_hadd_ps(h[2], h[3]);
-  const __m256 t2 = _mm256_hadd_ps(h[4], h[5]), t3 = _mm256_hadd_ps(h[6], h[7]);
-  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-  // u0 = [sums of lanes 0-3 of h0..h3 | lanes 4-7 of h0..h3], u1 the same for h4..h7
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
-#else
-  for (int i = 0; i < G; i++) out[i] = hsum(v[i]);
-#endif
-}
-
-inline float combine(float alpha, float x, float beta, float c) { return beta == 0.0f ? alpha * x : alpha * x + beta * c; }
 
 /**
  * Dot form: dots[r][s] = sum_k lrow[r][k] * srow[s][k] for r < R, s < G (both K-contiguous).

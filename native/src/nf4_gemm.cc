@@ -1,12 +1,14 @@
 #include "nf4_gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "aligned_buffer.h"
 #include "gemm.h"
 #include "gemm_driver.h"
 #include "gemm_skinny.h"
+#include "nf4_skinny.h"
 #include "thread_pool.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -36,15 +38,29 @@ inline float block_scale(const Nf4Weight& w, int64_t b) {
 #pragma clang fp contract(off)
 #endif
   if (w.absmax) return w.absmax[b];
-  const float t = w.nestedCode[w.qabsmax[b]] * w.nestedAbsmax[b / w.nestedBlockSize];
+  const int64_t nb = w.nestedBlockSize;
+  // the nested block by a shift when its size is a power of two (256 in practice): an int64
+  // division per 64-value block cost as much as the multiply-adds of a 16-row product
+  const int64_t nested = (nb & (nb - 1)) == 0 ? b >> __builtin_ctzll((unsigned long long)nb) : b / nb;
+  const float t = w.nestedCode[w.qabsmax[b]] * w.nestedAbsmax[nested];
   return t + w.offset;
+}
+
+// The 16 values of a block with scale s: code[c] * s, one float32 product each (a vector multiply
+// rounds each lane exactly as the scalar one).
+typedef float v16f __attribute__((vector_size(64)));
+inline void scaled_table(const Nf4Weight& w, float s, float* lut) {
+  v16f c;
+  std::memcpy(&c, w.code, sizeof c);
+  c *= s;
+  std::memcpy(lut, &c, sizeof c);
 }
 
 // Dequantises elements [e, end) of one block (scale s) into out[0 ..).
 inline void dequantize_in_block(const Nf4Weight& w, float s, int64_t e, int64_t end, float* out) {
   const uint8_t* codes = w.codes;
   alignas(64) float lut[16];
-  for (int c = 0; c < 16; c++) lut[c] = w.code[c] * s;
+  scaled_table(w, s, lut);
   float* o = out;
   if ((e & 1) && e < end) {
     *o++ = lut[codes[e >> 1] & 15];
@@ -127,12 +143,18 @@ struct Nf4PackN {
 void nf4_dequantize(const Nf4Weight& w, int64_t e0, int64_t n, float* out) {
   const int64_t end = e0 + n;
   int64_t e = e0;
-  while (e < end) {
-    const int64_t b = e / w.blockSize;
-    const int64_t blockEnd = min64(end, (b + 1) * w.blockSize);
+  // one division per call (a shift for power-of-two blocks), then the blocks in order
+  const int64_t bs = w.blockSize;
+  int64_t b = (bs & (bs - 1)) == 0 ? e >> __builtin_ctzll((unsigned long long)bs) : e / bs;
+  for (; e < end; b++) {
+    const int64_t blockEnd = min64(end, (b + 1) * bs);
     dequantize_in_block(w, block_scale(w, b), e, blockEnd, out + (e - e0));
     e = blockEnd;
   }
+}
+
+void nf4_block_scales(const Nf4Weight& w, int64_t b0, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; i++) out[i] = block_scale(w, b0 + i);
 }
 
 namespace {
@@ -189,6 +211,8 @@ void nf4_gemm(bool transW, int64_t M, const float* A, const Nf4Weight& w, float 
     sgemm(false, false, M, cols, 0, 1.0f, A, 0, A, 0, beta, C, cols, 1);  // C = beta * C
     return;
   }
+  // an expert's few rows: W dequantised in registers (nf4_skinny.h)
+  if (transW ? nf4_gemm_skinny_t(M, A, w, beta, C, maxThreads) : nf4_gemm_skinny_n(M, A, w, beta, C, maxThreads)) return;
   if (dense_takes_short_path(transW, M, cols)) {
     nf4_gemm_short(transW, M, A, w, beta, C, maxThreads);
     return;

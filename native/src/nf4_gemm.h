@@ -31,6 +31,9 @@ struct Nf4Weight {
 /** Elements [e0, e0 + n) of the flattened W, dequantised into out[0 .. n). */
 void nf4_dequantize(const Nf4Weight& w, int64_t e0, int64_t n, float* out);
 
+/** The scales of blocks [b0, b0 + n) into out[0 .. n) (absmax, or the double-quantised value). */
+void nf4_block_scales(const Nf4Weight& w, int64_t b0, int64_t n, float* out);
+
 /**
  * transW: C[M, N] = A[M, K] * W^T + beta * C; otherwise C[M, K] = A[M, N] * W + beta * C.
  * beta == 0 writes C without reading it. maxThreads <= 0: the pool size.
