@@ -178,11 +178,13 @@ export async function runModelStep(name: string, opts: { steps?: number; torch?:
       zeroGrad(params.values());
       const ctx = new ForwardContext(true, new Rng(s));
       const loss = trainModel.loss(ids, targets, ctx);
-      backward(loss);
-      opt.update();
+      const value = loss.item();
       const load = ctx.routing.length === 0 ? null
         : ctx.routing.reduce((a, r) => a + r.routing.stats.trueExpertsPerToken, 0) / ctx.routing.length;
-      return { loss: loss.item(), load };
+      // as the Trainer's step: buffers go back to the pool as the walk passes their last reader
+      backward(loss, undefined, { releaseScope: true });
+      opt.update();
+      return { loss: value, load };
     });
     const dt = performance.now() - t0;
     losses.push(r.loss);
