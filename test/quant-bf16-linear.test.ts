@@ -13,6 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { float32ArrayToBf16 } from '../src/io/index.js';
 import { Linear } from '../src/models/linear.js';
 import { Embedding } from '../src/models/embedding.js';
+import { loadBase } from '../src/recipes/finetune-setup.js';
+import { RecipeSchema } from '../src/recipes/schema.js';
 import { Bf16Embedding, Bf16Linear, bf16Embeddings, bf16Linear, bf16Sites, dequantizeModel, loadModelQuantized, PANEL_ROWS, saveQuantizedModel } from '../src/quant/index.js';
 import { backward, gradOf, nativeAvailable, noGrad, ops, Rng, setBackend, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
@@ -138,5 +140,27 @@ describe('loadModelQuantized with bf16Frozen', () => {
     expect(tied.model.model.embed_tokens).toBeInstanceOf(Embedding);
     const e = new Bf16Embedding(new Uint16Array(6), [3, 2], 'model.embed_tokens');
     expect(() => e.forward(new Tensor(Int32Array.from([1, 3]), [2]))).toThrow('embedding model.embed_tokens: token id 3 at position 1 is outside the vocabulary [0, 3)');
+  });
+});
+
+describe('QLoRA recipes keep the frozen head and embeddings bf16', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bf16-recipe-'));
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('with LoRA and the default trainable set only; a recipe that may train them gets float32', async () => {
+    const dir = path.join(root, 'm');
+    await writeTinyCheckpoint(dir, tinyMixtralConfig(), { dtype: 'BF16', seed: 6 });
+    const recipe = (extra: Record<string, unknown>) => RecipeSchema.parse({
+      name: 'q', paper: 'none', kind: 'finetune', train: { lr: 1e-3, steps: 1, batch_size: 1, seq_len: 8 },
+      quantization: { method: 'nf4' }, ...extra,
+    });
+    const lora = { lora: { r: 4, alpha: 8, targets: ['q_proj'] } };
+    const kinds = (r: ReturnType<typeof recipe>): string[] => {
+      const m = loadBase(r, { kind: 'dir', dir }, null, 1);
+      return [m.model.embed_tokens.constructor.name, m.lm_head!.constructor.name];
+    };
+    expect(kinds(recipe(lora))).toEqual(['Bf16Embedding', 'Bf16Linear']);
+    expect(kinds(recipe({}))).toEqual(['Embedding', 'Linear']);
+    expect(kinds(recipe({ ...lora, train: { lr: 1e-3, steps: 1, batch_size: 1, seq_len: 8, trainable: ['current', 'embeddings'] } }))).toEqual(['Embedding', 'Linear']);
   });
 });

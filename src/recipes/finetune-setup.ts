@@ -113,7 +113,12 @@ export function loadBase(r: Recipe, base: BaseSource, tok: MoeTokenizer | null, 
   if (base.kind === 'dir') {
     const config = loadModelConfig(base.dir);
     if (tok && tok.vocabSize > config.vocabSize) throw new Error(`${base.dir}: the tokenizer has ${tok.vocabSize} tokens, the model's vocab_size is ${config.vocabSize}`);
-    if (q.method === 'nf4' || isQuantizedModelDir(base.dir)) return loadModelQuantized(base.dir, qopts).model;
+    // QLoRA with adapters only (the default trainable set): the frozen head and embeddings stay in the
+    // checkpoint's bf16, as bitsandbytes / PEFT keep them (exact; half their float32 memory)
+    const frozenHalf = r.lora !== null && r.train.trainable.length === 1 && r.train.trainable[0] === 'current';
+    if (q.method === 'nf4' || isQuantizedModelDir(base.dir)) {
+      return loadModelQuantized(base.dir, { ...qopts, ...(frozenHalf ? { bf16Frozen: ['lm_head', 'model.embed_tokens'] } : {}) }).model;
+    }
     return loadModel(base.dir).model;
   }
   if (!tok) throw new Error('internal: a randomly initialised model needs a tokenizer');
