@@ -12,6 +12,8 @@
  *
  *   npm run bench -- --scale [--dir DIR] [--keep] [--steps N] [--only read,load,train,recipe]
  *
+ * With MOE_TUNE_MEMTRACE=1 the train child prints where the last step took its pooled bytes, by op.
+ *
  * The checkpoint is deleted afterwards unless --keep (a kept DIR is reused by the next run).
  */
 import { spawnSync } from 'node:child_process';
@@ -22,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { writeCheckpoint, type TensorToWrite } from '../src/io/index.js';
 import { applyLora } from '../src/lora/index.js';
 import { bf16Embeddings, bf16Sites, loadModelQuantized } from '../src/quant/index.js';
-import { getBackend, Rng } from '../src/tensor/index.js';
+import { allocationTrace, getBackend, poolStats, Rng } from '../src/tensor/index.js';
 import type { TrainBatchSource } from '../src/train/data-source.js';
 import { Trainer } from '../src/train/trainer.js';
 
@@ -179,7 +181,11 @@ function childTrain(dir: string, steps: number, seqLen: number): Record<string, 
     stepMs.push(performance.now() - a);
     stepCpu.push(cpuSeconds(c));
     losses.push(m.loss);
-    process.stderr.write(`step ${s}: ${(stepMs[s]! / 1000).toFixed(2)} s (${stepCpu[s]!.toFixed(1)} CPU s), loss ${m.loss.toFixed(4)}\n`);
+    const pool = poolStats();
+    process.stderr.write(`step ${s}: ${(stepMs[s]! / 1000).toFixed(2)} s (${stepCpu[s]!.toFixed(1)} CPU s), loss ${m.loss.toFixed(4)}, rss ${(process.memoryUsage().rss / 2 ** 30).toFixed(2)} GiB, pool peak ${(pool.peakLiveBytes / 2 ** 30).toFixed(3)} GiB\n`);
+    // MOE_TUNE_MEMTRACE=1: where the step's pooled bytes were taken, op by op
+    const trace = allocationTrace(true);
+    if (trace && s === steps) for (const [site, b] of trace.slice(0, 20)) process.stderr.write(`  ${(b / 2 ** 20).toFixed(1).padStart(8)} MiB  ${site}\n`);
   }
   fs.rmSync(runDir, { recursive: true, force: true });
   const timed = stepMs.slice(1);

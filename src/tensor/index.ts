@@ -6,7 +6,7 @@ export { backward, backwardSegment, record, shouldRecord, clearTape, tapeLength,
 export type { TapeNode, BackwardContext, GradTarget } from './tape-node.js';
 export { noGrad, isGradEnabled, withGrad } from './grad-mode.js';
 export { checkpoint, type CheckpointPass } from './checkpoint.js';
-export { withScope, keep, releaseNow, poolStats, resetPoolPeak, clearPool } from './memory.js';
+export { withScope, keep, releaseNow, poolStats, resetPoolPeak, clearPool, allocationTrace } from './memory.js';
 export type { Backend, FloatArray, BinaryOp, UnaryOp, ReduceOp } from './backend.js';
 export { getBackend, setBackend, resolveBackend, nativeAvailable, kernelsFor, BACKEND_CHOICES, type BackendChoice } from './backends/registry.js';
 export { Rng, fillNormal, fillUniform, type RngState } from './random.js';

@@ -84,6 +84,26 @@ class Scope {
 
 const pool = new Pool();
 const scopes: Scope[] = [];
+/** MOE_TUNE_MEMTRACE=1: pooled bytes taken, by call site (the two frames above the allocation). */
+const trace: Map<string, number> | null = typeof process !== 'undefined' && process.env['MOE_TUNE_MEMTRACE'] ? new Map() : null;
+
+function traceTake(bytes: number): void {
+  const frames = (new Error().stack ?? '').split('\n').slice(1).map((l) => l.trim())
+    .filter((l) => l.startsWith('at ') && !/[/\\]tensor[/\\](memory|tensor)\.[jt]s/.test(l));
+  const site = frames.slice(0, 2).map((l) => l.slice(3).replace(/\(.*?([^/\\]+[/\\][^/\\]+:\d+):\d+\)$/, '($1)')).join(' < ');
+  trace!.set(site, (trace!.get(site) ?? 0) + bytes);
+}
+
+/**
+ * With MOE_TUNE_MEMTRACE=1: the pooled bytes taken since the last reset, by call site, largest
+ * first (what a step allocates, op by op); null when tracing is off.
+ */
+export function allocationTrace(reset = false): [string, number][] | null {
+  if (trace === null) return null;
+  const out = [...trace].sort((a, b) => b[1] - a[1]);
+  if (reset) trace.clear();
+  return out;
+}
 let clock: () => number = () => 0;
 
 /** Sets where allocation stamps come from (the tape: the number of ops recorded so far). */
@@ -124,6 +144,7 @@ export function allocate(dtype: DType, n: number, zero: boolean, persistent = fa
     return new Int32Array(n);
   }
   const buf = pool.take(Math.max(1, n) * bytesPer(dtype));
+  if (trace) traceTake(buf.byteLength);
   pooledBuffers.add(buf);
   const stamp = clock();
   top.owned.set(buf, stamp);
