@@ -186,18 +186,18 @@ registerGroupedLinearRunner({
     if (!layers.every((l) => l instanceof LoraLinear && !l.merged && l.r === first.r && l.scaling === first.scaling && l.dropout === first.dropout)) return false;
     return groupedLinearRunner(layers.map((l) => (l as LoraLinear).base), ctx) !== null;
   },
-  // the adapters gather their rows again when given `from`; the bases decide
+  // the adapters compute x again when given `again`; the bases decide
   keepsInput: (layers, ctx) => {
     const bases = (layers as readonly LoraLinear[]).map((l) => l.base);
     return groupedLinearRunner(bases, ctx)!.keepsInput(bases, ctx);
   },
-  run: (layers, x, offsets, ctx, from) => {
+  run: (layers, x, offsets, ctx, again) => {
     const loras = layers as readonly LoraLinear[];
     const bases = loras.map((l) => l.base);
-    const y = groupedLinearRunner(bases, ctx)!.run(bases, x, offsets, ctx, from);
+    const y = groupedLinearRunner(bases, ctx)!.run(bases, x, offsets, ctx, again);
     const first = loras[0]!;
     const xd = ctx?.training && first.dropout > 0 ? ops.dropout(x, first.dropout, ctx.rng) : x;
     return ops.groupedLoraAdd(y, xd, loras.map((l) => l.lora_A.weight), loras.map((l) => l.lora_B.weight), offsets, first.scaling,
-      { inPlace: true, ...(from && xd === x ? { xFrom: from } : {}) });
+      { inPlace: true, ...(again && xd === x ? { xAgain: again } : {}) });
   },
 });

@@ -7,15 +7,12 @@
  * follows its routed (token, expert) pairs whatever its experts are. A set no runner takes returns
  * null and the block runs its experts one by one (the same function).
  */
-import { ops, type Tensor } from '../tensor/index.js';
+import { ops, type FloatArray, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
 import { Linear, type LinearLike } from './linear.js';
 
-/** x's rows as gathered from a [T, in] tensor (x = rows[index]): a runner may keep these instead of x. */
-export interface GatheredFrom {
-  rows: Tensor;
-  index: Int32Array;
-}
+/** Computes a run's input x again into `out` (same shape), so a runner need not keep x for its backward. */
+export type InputAgain = (out: FloatArray) => void;
 
 export interface GroupedLinearRunner {
   /** Short name (tests, profiles). */
@@ -23,12 +20,12 @@ export interface GroupedLinearRunner {
   /** Whether this runner computes the set (all layers of its kind, compatible shapes and settings). */
   accepts(layers: readonly LinearLike[], ctx?: ForwardContext): boolean;
   /**
-   * Whether the backward of run() reads x's values when run is given `from` (a float weight's
-   * gradient does; a frozen 4-bit base's does not; LoRA gathers its rows again). When no runner of
-   * a layer keeps x, the MoE layer gives x's memory back right after the forward products.
+   * Whether the backward of run() reads x's values when run is given `again` (a float weight's
+   * gradient does; a frozen 4-bit base's does not; LoRA computes x again). When no runner of a
+   * projection keeps x, the MoE layer gives x's memory back right after the forward products.
    */
   keepsInput(layers: readonly LinearLike[], ctx?: ForwardContext): boolean;
-  run(layers: readonly LinearLike[], x: Tensor, offsets: Int32Array, ctx?: ForwardContext, from?: GatheredFrom): Tensor;
+  run(layers: readonly LinearLike[], x: Tensor, offsets: Int32Array, ctx?: ForwardContext, again?: InputAgain): Tensor;
 }
 
 const plainRunner: GroupedLinearRunner = {

@@ -12,7 +12,7 @@
  * dequantised into the packed panels; grouped LoRA A / B products over grouped bases). A kind no
  * runner takes runs one expert at a time through its own forward (the same function).
  */
-import { ops, releaseNow, type Tensor } from '../tensor/index.js';
+import { kernelsFor, ops, releaseNow, type FloatArray, type Tensor } from '../tensor/index.js';
 import type { ForwardContext } from './forward-context.js';
 import { groupedLinearRunner } from './grouped-linears.js';
 import { Linear, type LinearLike } from './linear.js';
@@ -42,13 +42,18 @@ export class StackedExperts extends ModuleList<GatedMLP> {
       const rd = groupedLinearRunner(down, ctx);
       if (rg && ru && rd) {
         const xg = ops.gatherRows(flat, tokens);
-        const from = { rows: flat, index: tokens };
-        const g = rg.run(gate, xg, offsets, ctx, from);
-        const u = ru.run(up, xg, offsets, ctx, from);
-        // no backward reads the gathered rows (frozen 4-bit bases, adapters that gather again):
-        // their [pairs, in] memory goes back now, not at the step's end
+        const k = kernelsFor(flat);
+        const D = flat.shape[flat.rank - 1]!;
+        const gatherAgain = (out: FloatArray): void => k.gatherRows(flat.f, tokens, tokens.length, D, out);
+        const g = rg.run(gate, xg, offsets, ctx, gatherAgain);
+        const u = ru.run(up, xg, offsets, ctx, gatherAgain);
+        // no backward reads the gathered rows (frozen 4-bit bases; adapters gather them again): their
+        // [pairs, in] memory goes back now, not at the step's end; the same for SwiGLU's output
         if (!rg.keepsInput(gate, ctx) && !ru.keepsInput(up, ctx)) releaseNow(xg);
-        return rd.run(down, ops.swiglu(g, u), offsets, ctx);
+        const h = ops.swiglu(g, u);
+        const y = rd.run(down, h, offsets, ctx, (out) => k.swigluForward(g.f, u.f, out, g.size));
+        if (!rd.keepsInput(down, ctx)) releaseNow(h);
+        return y;
       }
     }
     const parts: Tensor[] = [];

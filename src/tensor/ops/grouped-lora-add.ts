@@ -16,11 +16,11 @@ export interface LoraAddOptions {
 
 export interface GroupedLoraAddOptions extends LoraAddOptions {
   /**
-   * x is these rows gathered (x = rows[index], as an MoE layer gathers its tokens by expert): the
-   * backward gathers them again instead of keeping x, so the caller may release x (releaseNow)
-   * once its forward readers have run. Costs one gather of [P, in] in backward.
+   * Computes x's values again into `out` (same shape; e.g. gathering the MoE layer's token rows, or
+   * SwiGLU of the saved gate and up): the backward calls it instead of keeping x, so the caller may
+   * release x (releaseNow) once its forward readers have run. Costs that computation once in backward.
    */
-  xFrom?: { rows: Tensor; index: Int32Array };
+  xAgain?: (out: FloatArray) => void;
 }
 
 /**
@@ -52,10 +52,7 @@ export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: 
       throw new Error(`groupedLoraAdd: group ${g} has A ${shapeStr(a.shape)}, B ${shapeStr(b.shape)}, expected [${r}, ${K}] and [${N}, ${r}]`);
     }
   }
-  const from = opts.xFrom;
-  if (from && (from.index.length !== P || from.rows.rank !== 2 || from.rows.shape[1] !== K)) {
-    throw new Error(`groupedLoraAdd: xFrom has rows ${shapeStr(from.rows.shape)} and ${from.index.length} indices, expected [*, ${K}] and ${P}`);
-  }
+  const again = opts.xAgain;
   const used: number[] = [];
   for (let g = 0; g < G; g++) if (offsets[g + 1]! > offsets[g]!) used.push(g);
   const U = used.length;
@@ -88,11 +85,11 @@ export function groupedLoraAdd(y: Tensor, x: Tensor, as: readonly Tensor[], bs: 
       const tx = ctx.target(1);
       if (tx) gemm(false, false, Ms, fill(K), fill(r), 1, uRows, A.map((a) => a.f), tx.beta, rows(tx.data, K));
       if (needA) {
-        // x again: kept, or gathered again from its rows
+        // x: kept, or computed again
         let xs = x;
-        if (from) {
+        if (again) {
           xs = Tensor.empty([P, K], x.dtype);
-          k.gatherRows(from.rows.f, from.index, P, K, xs.f);
+          again(xs.f);
         }
         const xRows = rows(xs.f, K);
         weightGrads(ctx.target, 2, U, (i) => [uRows[i]!, xRows[i]!], r, K, Ms, 1, gemm);
