@@ -8,16 +8,7 @@
 #include "simd.h"
 #include "thread_pool.h"
 
-#if defined(__AVX512F__) || defined(__AVX__)
-#include <immintrin.h>
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 flags the deliberately undefined pass-through operand inside its own
-// _mm512_cvtepu8_epi32 / _mm512_permutexvar_ps wrappers (a false positive).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "intrinsics.h"
 
 namespace mt {
 namespace {

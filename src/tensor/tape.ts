@@ -96,23 +96,8 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
     return (buf) => held.has(buf);
   };
   try {
-    noGrad(() => {
-      for (let n = rootIndex; n >= 0; n--) {
-        const node = nodes[n]!;
-        let any = false;
-        const gouts = node.outputs.map((o) => {
-          const g = grads.get(o) ?? null;
-          if (g !== null) any = true;
-          return g;
-        });
-        if (any) {
-          for (const o of node.outputs) grads.delete(o);
-          node.backward(gouts, makeContext(node, grads, borrowed));
-        }
-        // no op before this one was recorded when these buffers were taken
-        releaser?.release(node.serial, live());
-      }
-    });
+    // no op before a node was recorded when the buffers taken at or after its serial were taken
+    walkDown(rootIndex, 0, grads, borrowed, releaser ? (node) => releaser.release(node.serial, live()) : undefined);
   } finally {
     releaser?.end();
   }
@@ -141,8 +126,19 @@ export function backwardSegment(outputs: readonly Tensor[], seeds: readonly (Ten
       borrowed.add(o);
     }
   });
+  walkDown(nodes.length - 1, mark, grads, borrowed);
+  nodes.length = mark;
+  return wanted.map((w) => grads.get(w) ?? null);
+}
+
+/**
+ * The walk of backward() and backwardSegment(): nodes[from] down to nodes[to], each node that received an
+ * output gradient propagating it to its inputs (grads of non-leaf tensors in `grads`, leaves into .grad);
+ * `after` runs after every node visited.
+ */
+function walkDown(from: number, to: number, grads: Map<Tensor, Tensor>, borrowed: Set<Tensor>, after?: (node: TapeNode) => void): void {
   noGrad(() => {
-    for (let n = nodes.length - 1; n >= mark; n--) {
+    for (let n = from; n >= to; n--) {
       const node = nodes[n]!;
       let any = false;
       const gouts = node.outputs.map((o) => {
@@ -154,10 +150,9 @@ export function backwardSegment(outputs: readonly Tensor[], seeds: readonly (Ten
         for (const o of node.outputs) grads.delete(o);
         node.backward(gouts, makeContext(node, grads, borrowed));
       }
+      after?.(node);
     }
   });
-  nodes.length = mark;
-  return wanted.map((w) => grads.get(w) ?? null);
 }
 
 /**
