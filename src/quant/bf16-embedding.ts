@@ -6,25 +6,13 @@
  */
 import { bf16ArrayToFloat32 } from '../io/index.js';
 import { Embedding, type TokenEmbedding } from '../models/embedding.js';
-import { Module } from '../models/module.js';
 import { Tensor } from '../tensor/index.js';
+import { Bf16Frozen } from './bf16-frozen.js';
 
-export class Bf16Embedding extends Module implements TokenEmbedding {
-  /** The table's bf16 bits [vocab, dim] (`<path>.weight` on disk). */
-  readonly bits: Uint16Array;
-  readonly shape: readonly [number, number];
-  name: string | undefined;
-
+export class Bf16Embedding extends Bf16Frozen implements TokenEmbedding {
+  /** `bits`: the table [vocab, dim]. */
   constructor(bits: Uint16Array, shape: readonly [number, number], name?: string) {
-    super();
-    if (bits.length !== shape[0] * shape[1]) throw new Error(`Bf16Embedding${name ? ` ${name}` : ''}: ${bits.length} values do not make a [${shape.join(', ')}] table`);
-    this.bits = bits;
-    this.shape = shape;
-    this.name = name;
-  }
-
-  override holdsNonParameterState(): boolean {
-    return true;
+    super(bits, shape, name, ['Bf16Embedding', 'table']);
   }
 
   forward(ids: Tensor): Tensor {
@@ -40,20 +28,8 @@ export class Bf16Embedding extends Module implements TokenEmbedding {
     return out;
   }
 
-  /** The table as float32 [vocab, dim] (saves and exports). */
-  floatWeight(): Float32Array {
-    const out = new Float32Array(this.bits.length);
-    bf16ArrayToFloat32(this.bits, out);
-    return out;
-  }
-
   /** A float Embedding with the same table (exact). */
   toEmbedding(): Embedding {
-    return new Embedding(Tensor.param(this.floatWeight(), this.shape, this.name ? `${this.name}.weight` : undefined));
-  }
-
-  /** Bytes of the table in memory. */
-  get storageBytes(): number {
-    return this.bits.byteLength;
+    return new Embedding(this.floatParam());
   }
 }

@@ -7,24 +7,15 @@
  */
 import type { ForwardContext } from '../models/forward-context.js';
 import { Linear, type LinearLike } from '../models/linear.js';
-import { Module } from '../models/module.js';
-import { float32ArrayToBf16, bf16ArrayToFloat32 } from '../io/index.js';
-import { Tensor } from '../tensor/index.js';
+import { float32ArrayToBf16 } from '../io/index.js';
+import type { Tensor } from '../tensor/index.js';
+import { Bf16Frozen } from './bf16-frozen.js';
 import { bf16Linear } from './bf16-linear-op.js';
 
-export class Bf16Linear extends Module implements LinearLike {
-  /** The weight's bf16 bits [out, in] (`<path>.weight` on disk); not a Tensor: it never trains. */
-  readonly bits: Uint16Array;
-  readonly shape: readonly [number, number];
-  /** Hugging Face key of the module (for error messages). */
-  name: string | undefined;
-
+export class Bf16Linear extends Bf16Frozen implements LinearLike {
+  /** `bits`: the weight [out, in]. */
   constructor(bits: Uint16Array, shape: readonly [number, number], name?: string) {
-    super();
-    if (bits.length !== shape[0] * shape[1]) throw new Error(`Bf16Linear${name ? ` ${name}` : ''}: ${bits.length} values do not make a [${shape.join(', ')}] weight`);
-    this.bits = bits;
-    this.shape = shape;
-    this.name = name;
+    super(bits, shape, name, ['Bf16Linear', 'weight']);
   }
 
   /**
@@ -41,10 +32,6 @@ export class Bf16Linear extends Module implements LinearLike {
     return new Bf16Linear(bits, [lin.outFeatures, lin.inFeatures], name ?? lin.weight.name?.replace(/\.weight$/, ''));
   }
 
-  override holdsNonParameterState(): boolean {
-    return true;
-  }
-
   get inFeatures(): number {
     return this.shape[1];
   }
@@ -57,20 +44,8 @@ export class Bf16Linear extends Module implements LinearLike {
     return bf16Linear(x, this.bits, this.shape, this.name);
   }
 
-  /** The weight as float32 [out, in] (saves, merges and exports). */
-  floatWeight(): Float32Array {
-    const out = new Float32Array(this.bits.length);
-    bf16ArrayToFloat32(this.bits, out);
-    return out;
-  }
-
   /** A float Linear with the same weight (exact). */
   toLinear(): Linear {
-    return new Linear(Tensor.param(this.floatWeight(), this.shape, this.name ? `${this.name}.weight` : undefined));
-  }
-
-  /** Bytes of the weight in memory. */
-  get storageBytes(): number {
-    return this.bits.byteLength;
+    return new Linear(this.floatParam());
   }
 }
