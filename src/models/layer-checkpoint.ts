@@ -12,9 +12,10 @@
  * The result, losses and gradients, equals the layer without checkpointing (test/train-gradient-checkpointing).
  */
 import { checkpoint, Rng, type Tensor } from '../tensor/index.js';
-import { isRandomStateful, type RandomStateful, type Routing } from '../routers/router.js';
+import type { Routing } from '../routers/router.js';
 import type { DecoderLayer } from './decoder-layer.js';
 import { ForwardContext } from './forward-context.js';
+import { statefulRouters } from './stateful-routers.js';
 
 /** The differentiable tensors of a routing, in a fixed order (null fields skipped). */
 const ROUTING_TENSORS = ['gates', 'logits', 'probs', 'identityWeights', 'zeroExpertGates'] as const;
@@ -31,16 +32,6 @@ function restoreRoutingTensors(r: Routing, outs: readonly Tensor[], at: number):
     (r as unknown as Record<string, unknown>)[k] = outs[i++]!;
   }
   return i;
-}
-
-/** The routers inside the layer that draw from their own random streams (MoE blocks, Mo-LoRA linears). */
-function statefulRouters(layer: DecoderLayer): RandomStateful[] {
-  const out: RandomStateful[] = [];
-  for (const [, m] of layer.namedModules()) {
-    const r = (m as { router?: unknown }).router;
-    if (isRandomStateful(r) && !out.includes(r)) out.push(r);
-  }
-  return out;
 }
 
 export function checkpointedLayer(layer: DecoderLayer, x: Tensor, ctx: ForwardContext, path: string): Tensor {

@@ -24,7 +24,8 @@ import * as path from 'node:path';
 import type { WeightedAuxLoss } from '../losses/aux-loss.js';
 import { IGNORE_INDEX, type CausalLM } from '../models/causal-lm.js';
 import { ForwardContext } from '../models/forward-context.js';
-import { isRandomStateful, type RandomStateful } from '../routers/router.js';
+import { statefulRouters } from '../models/stateful-routers.js';
+import type { RandomStateful } from '../routers/router.js';
 import { backward, ops, Rng, Tensor, withScope, zeroGrad } from '../tensor/index.js';
 import { writeJsonAtomic } from '../io/index.js';
 import { AdamW } from './adamw.js';
@@ -290,7 +291,7 @@ export class Trainer {
     }
     const fwd = ck.state.rng['forward'];
     if (fwd) this.forwardRng.restore(fwd);
-    const routers = this.statefulRouters();
+    const routers = statefulRouters(this.model);
     const saved = (ck.state.routers ?? []) as unknown[];
     if (saved.length !== routers.length) throw new Error(`${where}: the checkpoint holds the random state of ${saved.length} router(s), the model has ${routers.length}`);
     routers.forEach((r, i) => {
@@ -362,18 +363,11 @@ export class Trainer {
     const hook = this.hooks.midCheckpointWrite;
     this.lastCheckpointDir = await writeTrainCheckpoint(this.runDir, {
       step: this.step, content: this.content, params, trainable: [...this.params.keys()], optimizer: this.optimizer.state(),
-      data: this.train.state(), rng: { forward: this.forwardRng.state() }, routers: this.statefulRouters().map((r) => r.randomState()), lr: this.schedule.at(Math.max(0, this.step - 1)),
+      data: this.train.state(), rng: { forward: this.forwardRng.state() }, routers: statefulRouters(this.model).map((r) => r.randomState()), lr: this.schedule.at(Math.max(0, this.step - 1)),
       tokensSeen: this.tokensSeen, elapsedS: this.elapsed, tokensProcessed: this.processed, config: this.config, extra: this.extra,
     }, { keep: this.config.keepCheckpoints, midWrite: hook ? (tmp) => hook(tmp, this.step) : undefined });
     this.lastCheckpointStep = this.step;
     return this.lastCheckpointDir;
-  }
-
-  /** Distinct routers of the MoE blocks that keep their own random streams. */
-  private statefulRouters(): RandomStateful[] {
-    const out: RandomStateful[] = [];
-    for (const b of this.model.moeBlocks()) if (isRandomStateful(b.router) && !out.includes(b.router)) out.push(b.router);
-    return out;
   }
 
   private divergedMessage(what: string, detail: string): string {
