@@ -941,13 +941,18 @@ napi_value TakeAlongRowsBackward(napi_env env, napi_callback_info info) {
 
 // ------------------------------------------------------------------ routing
 
+// Router rows R, true experts N <= R and 1 <= k <= R (both directions of routeTopK).
+void check_route_dims(Call& c, int64_t R, int64_t N, int64_t k) {
+  if (c.ok() && (N > R || k < 1 || k > R)) c.fail("expected N <= R and 1 <= k <= R, got N = %lld, R = %lld, k = %lld", (long long)N, (long long)R, (long long)k);
+}
+
 // (logits, T, R, N, k, normalize, probs, slotRows, slotPair, top1, selected, offsets, tokens, gates,
 // nullSums | null) -> P
 napi_value RouteTopK(napi_env env, napi_callback_info info) {
   Call c(env, info, "routeTopK", 15);
   int64_t T = c.count(1, "T"), R = c.count(2, "R"), N = c.count(3, "N"), k = c.count(4, "k");
   bool normalize = c.flag(5, "normalize");
-  if (c.ok() && (N > R || k < 1 || k > R)) c.fail("expected N <= R and 1 <= k <= R, got N = %lld, R = %lld, k = %lld", (long long)N, (long long)R, (long long)k);
+  check_route_dims(c, R, N, k);
   const float* logits = c.f32(0, "logits", mul(T, R));
   float* probs = c.f32(6, "probs", mul(T, R));
   int32_t* slotRows = const_cast<int32_t*>(c.i32(7, "slotRows", mul(T, k)));
@@ -969,7 +974,7 @@ napi_value RouteTopKBackward(napi_env env, napi_callback_info info) {
   Call c(env, info, "routeTopKBackward", 13);
   int64_t T = c.count(4, "T"), R = c.count(5, "R"), N = c.count(6, "N"), k = c.count(7, "k");
   bool normalize = c.flag(8, "normalize");
-  if (c.ok() && (N > R || k < 1 || k > R)) c.fail("expected N <= R and 1 <= k <= R, got N = %lld, R = %lld, k = %lld", (long long)N, (long long)R, (long long)k);
+  check_route_dims(c, R, N, k);
   const float* probs = c.f32(0, "probs", mul(T, R));
   const int32_t* slotRows = c.i32(1, "slotRows", mul(T, k));
   const int32_t* slotPair = c.i32(2, "slotPair", mul(T, k));

@@ -3,11 +3,7 @@
 // skinny kernel reduces exactly as the dense skinny GEMM does (bit-identical results).
 #pragma once
 
-#include "simd.h"
-
-#if defined(__AVX512F__) || defined(__AVX__)
-#include <immintrin.h>
-#endif
+#include "simd.h"  // (the intrinsics too)
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 flags the deliberately undefined lanes inside its own AVX-512 cast / extract intrinsics
