@@ -60,7 +60,8 @@ export function applyFp8BlockScales(
     for (let c0 = 0, j = 0; c0 < cols; c0 += bi, j++) {
       const s = scales[srow + j]!;
       const end = Math.min(c0 + bi, cols);
-      for (let c = c0; c < end; c++) values[row + c] = Math.fround(values[row + c]! * s);
+      // the double product of two float32 values is exact, so storing it rounds once, as a float32 multiply
+      for (let c = c0; c < end; c++) values[row + c] = values[row + c]! * s;
     }
   }
 }
