@@ -13,24 +13,16 @@ import { createAuxLoss } from '../src/losses/registry.js';
 import { TcMoeBalanceLoss } from '../src/losses/tcmoe-balance.js';
 import { AuxLossSchema, auxLossOf } from '../src/recipes/index.js';
 import { NullExpertsRouter } from '../src/routers/null-experts.js';
-import type { Router, RoutingRecord } from '../src/routers/router.js';
+import type { RoutingRecord } from '../src/routers/router.js';
 import { TernaryRouter } from '../src/routers/ternary.js';
-import { Rng } from '../src/tensor/index.js';
-import { exactLogits } from './helpers/exact-logits.js';
+import { exactRoutingRecords } from './helpers/exact-logits.js';
 
-function records(router: Router, N: number, layers: number[][][]): RoutingRecord[] {
-  return layers.map((probs, layer) => ({
-    layer,
-    module: `model.layers.${layer}.block_sparse_moe`,
-    routing: router.route(exactLogits(probs), N, { training: true, rng: new Rng(0), layer }),
-  }));
-}
 const val = (t: ReturnType<BalanceLoss['compute']>): number => t!.item();
 
 describe('AdaMoE balance: averaged null group (paper) or separate nulls (authors\' code)', () => {
   // N = 2, m = 2, top-2 over 4 rows: selections {0,2}, {0,1}, {2,3}, {1,2}; f = [1/2, 1/2, 3/4, 1/4], P = [1/4, 11/64, 3/8, 13/64]
   const probs = [[1 / 2, 1 / 8, 1 / 4, 1 / 8], [1 / 4, 1 / 4, 1 / 4, 1 / 4], [1 / 8, 1 / 8, 1 / 2, 1 / 4], [1 / 8, 3 / 16, 1 / 2, 3 / 16]];
-  const recs = records(new NullExpertsRouter(2, 2), 2, [probs]);
+  const recs = exactRoutingRecords(new NullExpertsRouter(2, 2), 2, [probs]);
 
   it('averaged (default): (N+m)[f0 P0 + f1 P1 + (1/m)(f2 + f3)(P2 + P3)] = 2', () => {
     expect(val(new AdaMoeBalanceLoss().compute(recs))).toBeCloseTo(2, 14);
@@ -62,11 +54,11 @@ describe('TC-MoE balance per sequence (the paper\'s T) or pooled (default)', () 
     [1 / 2, 1 / 32, 1 / 4, 1 / 32, 3 / 32, 3 / 32],
   ];
   const router = new TernaryRouter(2);
-  const all = records(router, 2, [probs]);
+  const all = exactRoutingRecords(router, 2, [probs]);
 
   it('per sequence = the mean of the loss on each sequence alone (two paths), and differs from pooling', () => {
-    const s1 = val(new TcMoeBalanceLoss().compute(records(router, 2, [probs.slice(0, 3)])));
-    const s2 = val(new TcMoeBalanceLoss().compute(records(router, 2, [probs.slice(3)])));
+    const s1 = val(new TcMoeBalanceLoss().compute(exactRoutingRecords(router, 2, [probs.slice(0, 3)])));
+    const s2 = val(new TcMoeBalanceLoss().compute(exactRoutingRecords(router, 2, [probs.slice(3)])));
     const perSeq = val(new TcMoeBalanceLoss(3).compute(all));
     expect(perSeq).toBeCloseTo((s1 + s2) / 2, 14);
     // sequence 1: selections {0,1}, {0,2}, {4,5}: f = [2, 1] / 6, mean 1/4; P = [(5/8 + 3/4 + 5/32) / 3, (1/4 + 9/32 + 1/16) / 3]

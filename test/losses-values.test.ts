@@ -11,31 +11,23 @@ import { TcMoeRewardLoss } from '../src/losses/tcmoe-reward.js';
 import { TopPBalanceLoss } from '../src/losses/topp-balance.js';
 import { ZLoss } from '../src/losses/z-loss.js';
 import { NullExpertsRouter } from '../src/routers/null-experts.js';
-import type { Router, RoutingRecord } from '../src/routers/router.js';
+import type { RoutingRecord } from '../src/routers/router.js';
 import { TernaryRouter } from '../src/routers/ternary.js';
 import { TopKRouter } from '../src/routers/top-k.js';
 import { TopPRouter } from '../src/routers/top-p.js';
-import { Rng } from '../src/tensor/index.js';
-import { exactLogits } from './helpers/exact-logits.js';
+import { exactRoutingRecords } from './helpers/exact-logits.js';
 
 const A = [1 / 2, 1 / 4, 1 / 8, 1 / 8];
 const B = [1 / 4, 1 / 4, 1 / 4, 1 / 4];
 const C = [1 / 8, 1 / 2, 1 / 8, 1 / 4];
 const X = [3 / 8, 1 / 2, 3 / 32, 1 / 32];
 
-function records(router: Router, N: number, layers: number[][][]): RoutingRecord[] {
-  return layers.map((probs, layer) => ({
-    layer,
-    module: `model.layers.${layer}.block_sparse_moe`,
-    routing: router.route(exactLogits(probs), N, { training: true, rng: new Rng(0), layer }),
-  }));
-}
 
 const val = (t: ReturnType<BalanceLoss['compute']>): number => t!.item();
 
 describe('Switch / Mixtral balance', () => {
   // top-2: A {0,1}, B {0,1} in layer 0; C {1,3}, X {1,0} in layer 1
-  const recs = records(new TopKRouter(2), 4, [[A, B], [C, X]]);
+  const recs = exactRoutingRecords(new TopKRouter(2), 4, [[A, B], [C, X]]);
 
   it('mixtral-all: f over all layers\' (token, slot) assignments (sum f = k), N * sum f P', () => {
     // f = [3/4, 1, 0, 1/4]; P = [5/16, 3/8, 19/128, 21/128]
@@ -72,7 +64,7 @@ describe('Switch / Mixtral balance', () => {
 describe('AdaMoE balance (null experts as one averaged group, prefactor N + m)', () => {
   // N = 2, m = 2, top-2 over 4 rows: selections {0,2}, {0,1}, {2,3}, {1,2}
   const probs = [[1 / 2, 1 / 8, 1 / 4, 1 / 8], [1 / 4, 1 / 4, 1 / 4, 1 / 4], [1 / 8, 1 / 8, 1 / 2, 1 / 4], [1 / 8, 3 / 16, 1 / 2, 3 / 16]];
-  const recs = records(new NullExpertsRouter(2, 2), 2, [probs]);
+  const recs = exactRoutingRecords(new NullExpertsRouter(2, 2), 2, [probs]);
 
   it('(N+m) [f0 P0 + f1 P1 + (1/m)(f2 + f3)(P2 + P3)]', () => {
     // f = [1/2, 1/2, 3/4, 1/4], P = [1/4, 11/64, 3/8, 13/64]
@@ -85,7 +77,7 @@ describe('AdaMoE balance (null experts as one averaged group, prefactor N + m)',
   });
 
   it('refuses records without null experts', () => {
-    expect(() => new AdaMoeBalanceLoss().compute(records(new TopKRouter(2), 4, [[A]]))).toThrow("aux loss 'adamoe-balance': layer 0 (model.layers.0.block_sparse_moe) has no null experts");
+    expect(() => new AdaMoeBalanceLoss().compute(exactRoutingRecords(new TopKRouter(2), 4, [[A]]))).toThrow("aux loss 'adamoe-balance': layer 0 (model.layers.0.block_sparse_moe) has no null experts");
   });
 });
 
@@ -98,7 +90,7 @@ describe('TC-MoE balance and reward', () => {
     [1 / 4, 1 / 32, 1 / 32, 1 / 32, 1 / 2, 5 / 32],
     [1 / 32, 1 / 32, 1 / 2, 1 / 4, 3 / 32, 3 / 32],
   ];
-  const recs = records(new TernaryRouter(2), 2, [probs]);
+  const recs = exactRoutingRecords(new TernaryRouter(2), 2, [probs]);
 
   it('balance (eq. 6-9): sum (f_i - mean f) P_i over ternary pairs, no N prefactor', () => {
     // f = [4, 2] / (K T) = [2/5, 1/5], mean 3/10; P = [15/32, 11/80]
@@ -113,14 +105,14 @@ describe('TC-MoE balance and reward', () => {
   });
 
   it('refuses records without ternary rows', () => {
-    expect(() => new TcMoeBalanceLoss().compute(records(new TopKRouter(2), 4, [[A]]))).toThrow('has no ternary router rows');
-    expect(() => new TcMoeRewardLoss().compute(records(new TopKRouter(2), 4, [[A]]))).toThrow('has no zero experts');
+    expect(() => new TcMoeBalanceLoss().compute(exactRoutingRecords(new TopKRouter(2), 4, [[A]]))).toThrow('has no ternary router rows');
+    expect(() => new TcMoeRewardLoss().compute(exactRoutingRecords(new TopKRouter(2), 4, [[A]]))).toThrow('has no zero experts');
   });
 });
 
 describe('top-p dynamic losses (paper 003)', () => {
   it('entropy Loss_d: -sum P log P per token, averaged over tokens, then layers', () => {
-    const recs = records(new TopPRouter(0.4), 4, [[A, B], [C, X]]);
+    const recs = exactRoutingRecords(new TopPRouter(0.4), 4, [[A, B], [C, X]]);
     const H = (p: number[]): number => -p.reduce((s, q) => s + q * Math.log(q), 0);
     expect(H(A)).toBeCloseTo(1.75 * Math.LN2, 15);
     const expected = ((H(A) + H(B)) / 2 + (H(C) + H(X)) / 2) / 2;
@@ -129,7 +121,7 @@ describe('top-p dynamic losses (paper 003)', () => {
 
   it('balance Loss_b per sequence of M tokens: N sum f_i Q_i over dynamic sets', () => {
     // p = 0.5: A {0,1}, B {0,1,2}, C {1,3}, X {1,0}
-    const recs = records(new TopPRouter(0.5), 4, [[A, B, C, X]]);
+    const recs = exactRoutingRecords(new TopPRouter(0.5), 4, [[A, B, C, X]]);
     expect(val(new TopPBalanceLoss(2).compute(recs))).toBeCloseTo((23 / 8 + 89 / 32) / 2, 14);
     expect(val(new TopPBalanceLoss().compute(recs))).toBeCloseTo(2.75, 14);
     expect(() => new TopPBalanceLoss(3).compute(recs)).toThrow("aux loss 'topp-balance': layer 0 (model.layers.0.block_sparse_moe) routed 4 tokens, not a multiple of sequenceLength 3");
@@ -139,7 +131,7 @@ describe('top-p dynamic losses (paper 003)', () => {
 describe('router z-loss', () => {
   it('mean over tokens of logsumexp(logits)^2', () => {
     // exactLogits puts the max logit at 0, so logsumexp = log(1 / p_max): ln 2 for A, ln 4 for B
-    const recs = records(new TopKRouter(2), 4, [[A, B]]);
+    const recs = exactRoutingRecords(new TopKRouter(2), 4, [[A, B]]);
     expect(val(new ZLoss().compute(recs))).toBeCloseTo(((Math.LN2 ** 2) + (2 * Math.LN2) ** 2) / 2, 14);
   });
 });

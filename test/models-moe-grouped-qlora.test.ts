@@ -8,12 +8,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { applyLora } from '../src/lora/index.js';
-import { ForwardContext } from '../src/models/forward-context.js';
 import { groupedLinearRunner } from '../src/models/grouped-linears.js';
 import { nf4Gemm, nf4GemmGrouped, quantizeModel, quantizeNf4, type Nf4Weight } from '../src/quant/index.js';
 import { nf4GroupedLinear } from '../src/quant/nf4-grouped-linear-op.js';
-import { backward, gradOf, nativeAvailable, ops, Rng, setBackend, Tensor, withScope, zeroGrad } from '../src/tensor/index.js';
+import { nativeAvailable, Rng, setBackend } from '../src/tensor/index.js';
 import { gradcheck, rand64 } from './helpers/gradcheck.js';
+import { blockOutputAndGrads } from './helpers/block-grads.js';
 import { tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
 
 function gaussian(n: number, rng: Rng, std = 1): Float32Array {
@@ -74,19 +74,7 @@ function run(variant: Variant, grouped: boolean): { y: number[]; grads: Map<stri
   const block = layer(variant);
   block.grouped = grouped;
   const runner = groupedLinearRunner(block.experts.items.map((e) => e.proj('gate')))?.name ?? null;
-  const rng = new Rng(1);
-  const x = new Tensor(Float32Array.from({ length: 40 * 64 }, () => rng.normal()), [40, 64], true);
-  const params = [...block.namedParameters()].filter(([, p]) => p.requiresGrad);
-  zeroGrad([x, ...params.map(([, p]) => p)]);
-  const y = withScope(() => {
-    const out = block.forward(x, new ForwardContext(true));
-    const proj = new Tensor(Float32Array.from({ length: out.size }, (_, i) => Math.sin(i)), out.shape);
-    backward(ops.sum(ops.mul(out, proj)));
-    return out.toArray();
-  });
-  const grads = new Map<string, number[]>([['x', gradOf(x)!.toArray()]]);
-  for (const [n, p] of params) grads.set(n, gradOf(p)?.toArray() ?? []);
-  return { y, grads, runner };
+  return { ...blockOutputAndGrads(block, 40, 64, [...block.namedParameters()].filter(([, p]) => p.requiresGrad)), runner };
 }
 
 describe('QLoRA MoE layer: grouped experts == one expert at a time', () => {

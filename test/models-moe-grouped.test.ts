@@ -3,8 +3,7 @@
  * one-expert-at-a-time path: outputs and gradients of the input, router and expert weights.
  */
 import { describe, expect, it } from 'vitest';
-import { ForwardContext } from '../src/models/forward-context.js';
-import { backward, ops, Rng, Tensor, withScope, zeroGrad, gradOf } from '../src/tensor/index.js';
+import { blockOutputAndGrads } from './helpers/block-grads.js';
 import { tinyMixtralConfig, tinyModel } from './helpers/tiny-model.js';
 import { createRouter } from '../src/routers/registry.js';
 
@@ -13,19 +12,7 @@ function run(grouped: boolean, routerSpec: string | null): { y: number[]; grads:
   if (routerSpec) model.setRouter(createRouter({ name: routerSpec, ...(routerSpec === 'top-k' ? { k: 3 } : { p: 0.5 }) }));
   const block = model.moeBlocks()[0]!;
   block.grouped = grouped;
-  const rng = new Rng(1);
-  const x = new Tensor(Float32Array.from({ length: 40 * 32 }, () => rng.normal()), [40, 32], true);
-  const params = [...block.namedParameters()];
-  zeroGrad([x, ...params.map(([, p]) => p)]);
-  const y = withScope(() => {
-    const out = block.forward(x, new ForwardContext(true));
-    const proj = new Tensor(Float32Array.from({ length: out.size }, (_, i) => Math.sin(i)), out.shape);
-    backward(ops.sum(ops.mul(out, proj)));
-    return out.toArray();
-  });
-  const grads = new Map<string, number[]>([['x', gradOf(x)!.toArray()]]);
-  for (const [n, p] of params) grads.set(n, gradOf(p)?.toArray() ?? []);
-  return { y, grads };
+  return blockOutputAndGrads(block, 40, 32, [...block.namedParameters()]);
 }
 
 describe('MoE layer: grouped GEMM path == per-expert path', () => {

@@ -5,7 +5,8 @@
  * then); the max logit is 0 and every other logit x satisfies Math.exp(x) === p / p_max, found by
  * stepping through the doubles next to log(p / p_max).
  */
-import { ops, Tensor } from '../../src/tensor/index.js';
+import type { Router, RoutingRecord } from '../../src/routers/router.js';
+import { ops, Rng, Tensor } from '../../src/tensor/index.js';
 
 function nextDouble(x: number, dir: 1 | -1): number {
   const buf = new DataView(new ArrayBuffer(8));
@@ -52,4 +53,16 @@ export function exactLogits(probs: number[][], requiresGrad = false): Tensor {
     if (check[t * R + r] !== p) throw new Error(`exactLogits: softmax[${t}][${r}] = ${check[t * R + r]}, wanted ${p}`);
   }));
   return logits;
+}
+
+/**
+ * Routing records of one router over layers of exact probabilities (layers[l] = the rows of layer l), as the
+ * MoE blocks would append them in training (rng seeded 0): the input of hand-worked aux-loss tests.
+ */
+export function exactRoutingRecords(router: Router, N: number, layers: number[][][]): RoutingRecord[] {
+  return layers.map((probs, layer) => ({
+    layer,
+    module: `model.layers.${layer}.block_sparse_moe`,
+    routing: router.route(exactLogits(probs), N, { training: true, rng: new Rng(0), layer }),
+  }));
 }
